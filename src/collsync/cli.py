@@ -1,0 +1,51 @@
+"""The ``collsync`` command line: parse options, call the library, map errors to exit codes.
+
+Every command accepts ``--json-logs`` and ``--log-level``. An expected failure (any
+:class:`~collsync.errors.CollsyncError`) prints one ``error:`` line and exits with its code;
+no traceback reaches the user for it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from collsync import __version__
+from collsync.errors import EXIT_FATAL, CollsyncError
+
+
+class _Group(click.Group):
+    """Turns expected failures into a one-line message and the documented exit code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except CollsyncError as exc:
+            click.echo(f"error: {exc}", err=True)
+            ctx.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            click.echo("interrupted, safe to re-run", err=True)
+            ctx.exit(EXIT_FATAL)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="collsync")
+def main() -> None:
+    """Migrate and sync product collections from a Commerscale store to Akinon Commerce.
+
+    \b
+    Rehearse on the local sandbox first:
+      collsync sandbox serve            # both services on 127.0.0.1, seeded
+    Exit codes: 0 done, 1 fatal (state saved, safe to re-run), 2 usage or config error,
+    3 some records failed, 4 diff found changes, 75 another run holds the lock.
+    """
+
+
+def _register_subcommands() -> None:
+    from collsync.commands.sandbox import sandbox
+
+    main.add_command(sandbox)
+
+
+_register_subcommands()

@@ -1,0 +1,32 @@
+"""Option groups shared by every command."""
+
+from __future__ import annotations
+
+import functools
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from collsync import logging as collsync_logging
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+
+def logging_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Add ``--json-logs`` and ``--log-level`` to a command and configure logging from them."""
+
+    @click.option("--json-logs", is_flag=True, help="Log JSON lines to stderr (for collectors).")
+    @click.option(
+        "--log-level",
+        type=click.Choice(collsync_logging.LEVELS, case_sensitive=False),
+        default="info",
+        show_default=True,
+        help="Least severe log level shown.",
+    )
+    @functools.wraps(command)
+    def wrapper(*args: Any, json_logs: bool, log_level: str, **kwargs: Any) -> Any:
+        collsync_logging.configure(json_logs=json_logs, level=log_level)
+        return command(*args, **kwargs)
+
+    return wrapper

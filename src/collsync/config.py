@@ -1,0 +1,255 @@
+"""The TOML config: pydantic models, ``${VAR}`` expansion, and errors that name the key.
+
+Secrets (the store API key, the Akinon password and token) may only be written as environment
+references such as ``"${STORE_API_KEY}"``; a literal secret in the file is refused. Relative paths
+are resolved against the config file's folder, so a config works from any working directory.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AnyHttpUrl,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from collsync.errors import ConfigError
+
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+SECRET_KEYS = {("source", "api_key"), ("target", "password"), ("target", "token")}
+
+Seconds = Annotated[float, Field(gt=0, le=3600)]
+PerSecond = Annotated[float, Field(gt=0)]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class SourceFilters(_Section):
+    """Same names and types as the store's RPC filters."""
+
+    id: list[str] = Field(default_factory=list)
+    name: list[Annotated[str, Field(max_length=255)]] = Field(default_factory=list)
+    slug: list[Annotated[str, Field(max_length=255)]] = Field(default_factory=list)
+    createdon_min: date | None = None
+    createdon_max: date | None = None
+
+    @field_validator("id")
+    @classmethod
+    def _guids(cls, ids: list[str]) -> list[str]:
+        import uuid
+
+        for value in ids:
+            try:
+                uuid.UUID(value)
+            except ValueError:
+                raise ValueError(f"{value!r} is not a GUID") from None
+        return ids
+
+
+class SourceConfig(_Section):
+    url: AnyHttpUrl
+    api_key: SecretStr
+    page_size: int = Field(1000, ge=1, le=1000)
+    timeout: Seconds = 30.0
+    rate_limit: PerSecond | None = None
+    """Requests per second sent to the store (none: no limit)."""
+    concurrency: int = Field(4, ge=1, le=64)
+    filters: SourceFilters = Field(default_factory=SourceFilters)
+
+
+class ItemsConfig(_Section):
+    from_: Literal["store", "file", "none"] = Field("store", alias="from")
+    collection_field: str = Field("collections", min_length=1)
+    path: Path | None = None
+    """``from = "file"``: CSV with columns collection (id or slug), sku, note."""
+
+    @model_validator(mode="after")
+    def _path_for_file(self) -> ItemsConfig:
+        if self.from_ == "file" and self.path is None:
+            raise ValueError('path is required when from = "file"')
+        return self
+
+
+class ProductsConfig(_Section):
+    resolve: Literal["sku-map", "identity"] = "sku-map"
+    path: Path | None = None
+    """``resolve = "sku-map"``: CSV with columns sku, product_pk."""
+
+    @model_validator(mode="after")
+    def _path_for_map(self) -> ProductsConfig:
+        if self.resolve == "sku-map" and self.path is None:
+            raise ValueError('path is required when resolve = "sku-map"')
+        return self
+
+
+class TargetConfig(_Section):
+    url: AnyHttpUrl
+    email: str | None = None
+    password: SecretStr | None = None
+    token: SecretStr | None = None
+    """Alternative to email/password: sent as ``Authorization: Token <token>``."""
+    session_cookie: str = Field("osessionid", min_length=1)
+    page_size: int = Field(100, ge=1, le=1000)
+    timeout: Seconds = 30.0
+    rate_limit: PerSecond | None = None
+    """Requests per second sent to Akinon (none: no limit)."""
+
+    @model_validator(mode="after")
+    def _credentials(self) -> TargetConfig:
+        if self.token is None and (not self.email or self.password is None):
+            raise ValueError("set email and password, or token")
+        return self
+
+
+class StatusRule(_Section):
+    """First matching rule wins; globs as in ``fnmatch`` (``sale-*``)."""
+
+    slug: str | None = None
+    name: str | None = None
+    status: Literal["public", "private"]
+
+    @model_validator(mode="after")
+    def _one_pattern(self) -> StatusRule:
+        if (self.slug is None) == (self.name is None):
+            raise ValueError("a rule matches exactly one of slug or name")
+        return self
+
+
+class TransformConfig(_Section):
+    status: Literal["public", "private"] = "public"
+    name_template: str = "{name}"
+    note_template: str = "{note}"
+    rules: list[StatusRule] = Field(default_factory=list)
+
+
+class StateConfig(_Section):
+    path: Path = Path("state/collsync.db")
+    lock_stale_after: Seconds = 3600.0
+
+
+class RunConfig(_Section):
+    concurrency: int = Field(8, ge=1, le=256)
+    max_attempts: int = Field(5, ge=1, le=50)
+
+
+class SyncConfig(_Section):
+    reconcile_every: str = "24h"
+    overlap: str = "1h"
+    summary_file: Path | None = None
+    metrics_file: Path | None = None
+
+    @field_validator("reconcile_every", "overlap")
+    @classmethod
+    def _duration(cls, value: str) -> str:
+        parse_duration(value)
+        return value
+
+
+class Config(_Section):
+    source: SourceConfig
+    items: ItemsConfig = Field(default_factory=ItemsConfig)
+    products: ProductsConfig = Field(default_factory=ProductsConfig)
+    target: TargetConfig
+    transform: TransformConfig = Field(default_factory=TransformConfig)
+    state: StateConfig = Field(default_factory=StateConfig)
+    run: RunConfig = Field(default_factory=RunConfig)
+    sync: SyncConfig = Field(default_factory=SyncConfig)
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd])\s*$")
+
+
+def parse_duration(text: str) -> float:
+    """``"90s"``, ``"15m"``, ``"24h"``, ``"7d"`` -> seconds."""
+    match = _DURATION.match(text)
+    if not match:
+        raise ValueError(f"{text!r} is not a duration like 30s, 15m, 24h or 7d")
+    return float(match[1]) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[match[2]]
+
+
+def _expand(value: Any, path: tuple[str, ...], env: dict[str, str]) -> Any:
+    if isinstance(value, dict):
+        return {k: _expand(v, (*path, k), env) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_expand(v, (*path, str(i)), env) for i, v in enumerate(value)]
+    if not isinstance(value, str):
+        return value
+    key = ".".join(path)
+    if path[-2:] in SECRET_KEYS and not _ENV_REF.fullmatch(value.strip()):
+        raise ConfigError(
+            f"{key}: secrets are read from the environment only; "
+            f'write it as "${{VARIABLE}}" and export VARIABLE'
+        )
+
+    def substitute(match: re.Match[str]) -> str:
+        name = match[1]
+        if name not in env:
+            raise ConfigError(f"{key}: environment variable {name} is not set")
+        return env[name]
+
+    return _ENV_REF.sub(substitute, value)
+
+
+def _resolve_paths(data: dict[str, Any], base: Path) -> None:
+    for section, key in (("items", "path"), ("products", "path"), ("state", "path"),
+                         ("sync", "summary_file"), ("sync", "metrics_file")):
+        value = data.get(section, {}).get(key)
+        if isinstance(value, str) and value and not Path(value).expanduser().is_absolute():
+            data[section][key] = os.path.normpath(base / Path(value).expanduser())
+
+
+def _describe(error: ValidationError) -> str:
+    lines = []
+    for item in error.errors():
+        key = ".".join(str(p) for p in item["loc"]) or "(top level)"
+        message = item["msg"].removeprefix("Value error, ")
+        if item["type"] == "extra_forbidden":
+            message = "unknown key (check its spelling and section)"
+        elif item["type"] == "missing":
+            message = "missing (required)"
+        got = item.get("input")
+        if item["type"] not in ("missing", "extra_forbidden") and not isinstance(got, dict):
+            redacted = "***" if any(s in key for s in ("api_key", "password", "token")) else got
+            message = f"{message} (got {redacted!r})"
+        lines.append(f"{key}: {message}")
+    return "invalid config:\n  " + "\n  ".join(lines)
+
+
+def parse_config(
+    data: dict[str, Any], *, base: Path | None = None, env: dict[str, str] | None = None
+) -> Config:
+    """Validate a config mapping (as read from TOML); raises :class:`ConfigError`."""
+    expanded = _expand(data, (), dict(os.environ) if env is None else env)
+    if base is not None:
+        _resolve_paths(expanded, base)
+    try:
+        return Config.model_validate(expanded)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc)) from None
+
+
+def load_config(path: Path, *, env: dict[str, str] | None = None) -> Config:
+    """Read, expand and validate the TOML config at ``path``; raises :class:`ConfigError`."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read config {path}: {exc.strerror or exc}") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    return parse_config(data, base=path.resolve().parent, env=env)

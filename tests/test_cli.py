@@ -1,0 +1,73 @@
+"""The command line explains itself and fails with one clear line, never a traceback."""
+
+from __future__ import annotations
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from collsync import __version__
+from collsync.cli import main
+
+
+def all_commands(
+    group: click.Group, prefix: tuple[str, ...] = ()
+) -> list[tuple[tuple[str, ...], click.Command]]:
+    found: list[tuple[tuple[str, ...], click.Command]] = []
+    for name, command in group.commands.items():
+        found.append(((*prefix, name), command))
+        if isinstance(command, click.Group):
+            found.extend(all_commands(command, (*prefix, name)))
+    return found
+
+
+COMMANDS = all_commands(main)
+
+
+def test_top_level_help_lists_commands_and_exit_codes() -> None:
+    result = CliRunner().invoke(main, ["--help"])
+    assert result.exit_code == 0
+    assert "sandbox" in result.output
+    assert "75 another run holds the lock" in result.output
+
+
+def test_version() -> None:
+    result = CliRunner().invoke(main, ["--version"])
+    assert result.exit_code == 0
+    assert __version__ in result.output
+
+
+@pytest.mark.parametrize(("path", "command"), COMMANDS, ids=[" ".join(p) for p, _ in COMMANDS])
+def test_every_command_has_help(path: tuple[str, ...], command: click.Command) -> None:
+    assert command.help, f"collsync {' '.join(path)} has no help text"
+    result = CliRunner().invoke(main, [*path, "--help"])
+    assert result.exit_code == 0, result.output
+    for param in command.params:
+        if isinstance(param, click.Option) and not param.hidden:
+            assert param.help, f"collsync {' '.join(path)} {param.opts[0]} has no help"
+
+
+@pytest.mark.parametrize(("path", "command"), COMMANDS, ids=[" ".join(p) for p, _ in COMMANDS])
+def test_every_leaf_command_shows_an_example_and_logging_options(
+    path: tuple[str, ...], command: click.Command
+) -> None:
+    if isinstance(command, click.Group):
+        return
+    result = CliRunner().invoke(main, [*path, "--help"])
+    assert "Example" in result.output
+    assert "--json-logs" in result.output
+    assert "--log-level" in result.output
+
+
+def test_sandbox_serve_help_explains_the_knobs() -> None:
+    result = CliRunner().invoke(main, ["sandbox", "serve", "--help"])
+    for knob in ("--latency", "--error-rate", "--throttle-rate", "--drop-write-rate",
+                 "--session-expiry", "--rate-limit", "/__sandbox__/faults"):
+        assert knob in result.output
+
+
+def test_bad_option_value_is_a_usage_error() -> None:
+    result = CliRunner().invoke(main, ["sandbox", "serve", "--error-rate", "2"])
+    assert result.exit_code == 2
+    assert "--error-rate" in result.output
+    assert "Traceback" not in result.output
