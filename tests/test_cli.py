@@ -61,8 +61,15 @@ def test_every_leaf_command_shows_an_example_and_logging_options(
 
 def test_sandbox_serve_help_explains_the_knobs() -> None:
     result = CliRunner().invoke(main, ["sandbox", "serve", "--help"])
-    for knob in ("--latency", "--error-rate", "--throttle-rate", "--drop-write-rate",
-                 "--session-expiry", "--rate-limit", "/__sandbox__/faults"):
+    for knob in (
+        "--latency",
+        "--error-rate",
+        "--throttle-rate",
+        "--drop-write-rate",
+        "--session-expiry",
+        "--rate-limit",
+        "/__sandbox__/faults",
+    ):
         assert knob in result.output
 
 

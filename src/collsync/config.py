@@ -205,8 +205,13 @@ def _expand(value: Any, path: tuple[str, ...], env: dict[str, str]) -> Any:
 
 
 def _resolve_paths(data: dict[str, Any], base: Path) -> None:
-    for section, key in (("items", "path"), ("products", "path"), ("state", "path"),
-                         ("sync", "summary_file"), ("sync", "metrics_file")):
+    for section, key in (
+        ("items", "path"),
+        ("products", "path"),
+        ("state", "path"),
+        ("sync", "summary_file"),
+        ("sync", "metrics_file"),
+    ):
         value = data.get(section, {}).get(key)
         if isinstance(value, str) and value and not Path(value).expanduser().is_absolute():
             data[section][key] = os.path.normpath(base / Path(value).expanduser())

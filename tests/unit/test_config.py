@@ -58,7 +58,9 @@ def test_missing_environment_variable_names_key_and_variable() -> None:
 
 def test_literal_secret_is_refused() -> None:
     data = minimal(target={"password": "hunter2"})
-    with pytest.raises(ConfigError, match=r"target\.password: secrets are read from the env") as info:
+    with pytest.raises(
+        ConfigError, match=r"target\.password: secrets are read from the env"
+    ) as info:
         parse_config(data, env=ENV)
     assert "hunter2" not in str(info.value)
     assert info.value.exit_code == EXIT_USAGE
@@ -89,7 +91,7 @@ def test_bad_values_name_the_key(sections: dict[str, dict[str, object]], expecte
 def test_target_needs_credentials() -> None:
     data = minimal()
     data["target"] = {"url": "https://commerce.example.com"}
-    with pytest.raises(ConfigError, match="target: .*set email and password, or token"):
+    with pytest.raises(ConfigError, match=r"target: .*set email and password, or token"):
         parse_config(data, env=ENV)
 
 

@@ -30,13 +30,15 @@ def test_secret_keys_are_redacted_at_any_depth(capsys: pytest.CaptureFixture[str
     )
     [event] = events(capsys.readouterr().err)
     text = json.dumps(event)
-    for secret in ("store-key", "Token abc", "csrf\"", "pw\""):
+    for secret in ("store-key", "Token abc", 'csrf"', 'pw"'):
         assert secret not in text
     assert event["headers"] == {"Authorization": "***", "X-CSRFToken": "***", "Accept": "json"}
     assert event["body"]["email"] == "me@example.com"  # type: ignore[index]
 
 
-def test_registered_secret_values_are_masked_inside_text(capsys: pytest.CaptureFixture[str]) -> None:
+def test_registered_secret_values_are_masked_inside_text(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     collsync_logging.register_secret("s3cr3t-token-value")
     log = collsync_logging.get_logger("collsync.test")
     log.warning("collsync.test.url", url="https://x/?t=s3cr3t-token-value", note="ok")

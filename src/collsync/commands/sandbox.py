@@ -38,40 +38,119 @@ def sandbox() -> None:
 
 
 @sandbox.command()
-@click.option("--store-port", type=click.IntRange(0, 65535), default=DEFAULT_STORE_PORT,
-              show_default=True, help="Port of the Commerscale store (0: any free port).")
-@click.option("--commerce-port", type=click.IntRange(0, 65535), default=DEFAULT_COMMERCE_PORT,
-              show_default=True, help="Port of the Akinon storefront (0: any free port).")
-@click.option("--collections", type=click.IntRange(0), default=300, show_default=True,
-              help="Seeded store collections.")
-@click.option("--items", "items_per_collection", type=click.IntRange(0), default=5,
-              show_default=True, help="Products per collection.")
-@click.option("--products", type=click.IntRange(0), default=500, show_default=True,
-              help="Products in the store (the same SKUs exist on Akinon).")
-@click.option("--unmapped-products", type=click.IntRange(0), default=0, show_default=True,
-              help="Store products with no Akinon counterpart.")
+@click.option(
+    "--store-port",
+    type=click.IntRange(0, 65535),
+    default=DEFAULT_STORE_PORT,
+    show_default=True,
+    help="Port of the Commerscale store (0: any free port).",
+)
+@click.option(
+    "--commerce-port",
+    type=click.IntRange(0, 65535),
+    default=DEFAULT_COMMERCE_PORT,
+    show_default=True,
+    help="Port of the Akinon storefront (0: any free port).",
+)
+@click.option(
+    "--collections",
+    type=click.IntRange(0),
+    default=300,
+    show_default=True,
+    help="Seeded store collections.",
+)
+@click.option(
+    "--items",
+    "items_per_collection",
+    type=click.IntRange(0),
+    default=5,
+    show_default=True,
+    help="Products per collection.",
+)
+@click.option(
+    "--products",
+    type=click.IntRange(0),
+    default=500,
+    show_default=True,
+    help="Products in the store (the same SKUs exist on Akinon).",
+)
+@click.option(
+    "--unmapped-products",
+    type=click.IntRange(0),
+    default=0,
+    show_default=True,
+    help="Store products with no Akinon counterpart.",
+)
 @click.option("--malformed", is_flag=True, help="Add four broken store records.")
 @click.option("--seed", type=int, default=42, show_default=True, help="Seed of the data.")
-@click.option("--data-dir", type=click.Path(path_type=Path), default=Path("sandbox-data"),
-              show_default=True, help="Where sku-map.csv and items.csv are written.")
-@click.option("--latency", type=click.FloatRange(0), default=0.0, show_default=True,
-              help="Seconds added to every request.")
-@click.option("--error-rate", type=_rate, default=0.0, show_default=True,
-              help="Fraction of requests answered with a server error.")
-@click.option("--throttle-rate", type=_rate, default=0.0, show_default=True,
-              help="Fraction of requests answered 429.")
-@click.option("--retry-after", type=click.FloatRange(0), default=1.0, show_default=True,
-              help="Retry-After seconds sent with those 429s.")
-@click.option("--drop-write-rate", type=_rate, default=0.0, show_default=True,
-              help="Fraction of writes committed whose response is then dropped.")
-@click.option("--session-expiry", type=click.IntRange(1), default=None,
-              help="Akinon sessions expire after this many requests.")
-@click.option("--rate-limit", type=click.FloatRange(0, min_open=True), default=None,
-              help="Requests per second each service accepts (429 above).")
-@click.option("--page-size-cap", type=click.IntRange(1), default=100, show_default=True,
-              help="Largest page_size Akinon honours.")
-@click.option("--create-response", type=click.Choice(["envelope", "object"]), default="envelope",
-              show_default=True, help="Shape of Akinon's create answer.")
+@click.option(
+    "--data-dir",
+    type=click.Path(path_type=Path),
+    default=Path("sandbox-data"),
+    show_default=True,
+    help="Where sku-map.csv and items.csv are written.",
+)
+@click.option(
+    "--latency",
+    type=click.FloatRange(0),
+    default=0.0,
+    show_default=True,
+    help="Seconds added to every request.",
+)
+@click.option(
+    "--error-rate",
+    type=_rate,
+    default=0.0,
+    show_default=True,
+    help="Fraction of requests answered with a server error.",
+)
+@click.option(
+    "--throttle-rate",
+    type=_rate,
+    default=0.0,
+    show_default=True,
+    help="Fraction of requests answered 429.",
+)
+@click.option(
+    "--retry-after",
+    type=click.FloatRange(0),
+    default=1.0,
+    show_default=True,
+    help="Retry-After seconds sent with those 429s.",
+)
+@click.option(
+    "--drop-write-rate",
+    type=_rate,
+    default=0.0,
+    show_default=True,
+    help="Fraction of writes committed whose response is then dropped.",
+)
+@click.option(
+    "--session-expiry",
+    type=click.IntRange(1),
+    default=None,
+    help="Akinon sessions expire after this many requests.",
+)
+@click.option(
+    "--rate-limit",
+    type=click.FloatRange(0, min_open=True),
+    default=None,
+    help="Requests per second each service accepts (429 above).",
+)
+@click.option(
+    "--page-size-cap",
+    type=click.IntRange(1),
+    default=100,
+    show_default=True,
+    help="Largest page_size Akinon honours.",
+)
+@click.option(
+    "--create-response",
+    type=click.Choice(["envelope", "object"]),
+    default="envelope",
+    show_default=True,
+    help="Shape of Akinon's create answer.",
+)
 @logging_options
 def serve(
     store_port: int,
@@ -104,14 +183,30 @@ def serve(
     )
     from collsync.sandbox.server import make_server, serve_all
 
-    spec_keys = ("collections", "items_per_collection", "products", "unmapped_products",
-                 "malformed", "seed")
+    spec_keys = (
+        "collections",
+        "items_per_collection",
+        "products",
+        "unmapped_products",
+        "malformed",
+        "seed",
+    )
     spec = SeedSpec(**{k: knobs.pop(k) for k in spec_keys})
     seed = generate(spec)
     sku_map = write_sku_map(seed, data_dir / "sku-map.csv")
     items_csv = write_items_csv(seed, data_dir / "items.csv")
-    fault_knobs = {k: knobs[k] for k in ("latency", "error_rate", "throttle_rate", "retry_after",
-                                         "drop_write_rate", "session_expiry", "rate_limit")}
+    fault_knobs = {
+        k: knobs[k]
+        for k in (
+            "latency",
+            "error_rate",
+            "throttle_rate",
+            "retry_after",
+            "drop_write_rate",
+            "session_expiry",
+            "rate_limit",
+        )
+    }
     store_app = create_store_app(seed.store, faults=Faults(**fault_knobs, seed=spec.seed))
     commerce_app = create_commerce_app(
         seed.commerce,

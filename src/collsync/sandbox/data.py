@@ -27,18 +27,55 @@ OTHER_PASSWORD = "shopper-password"
 CREATEDON_FORMAT = "%Y-%m-%d %H:%M:%S"
 
 _THEMES = [
-    "Yaz İndirimi", "Kış Koleksiyonu", "Çocuk Ayakkabıları", "Ev & Yaşam", "Güneş Gözlükleri",
-    "Şık Çantalar", "Öğrenci Fırsatları", "Ağaç Oyuncaklar", "Doğal Kozmetik", "Spor Giyim",
-    "Größe XL", "Frühlingsmode", "Été à la plage", "Décoration Maison", "Niños y Niñas",
-    "Zimowe Płaszcze", "Καλοκαίρι", "Летняя распродажа", "夏のセール", "Café & Thé",
+    "Yaz İndirimi",
+    "Kış Koleksiyonu",
+    "Çocuk Ayakkabıları",
+    "Ev & Yaşam",
+    "Güneş Gözlükleri",
+    "Şık Çantalar",
+    "Öğrenci Fırsatları",
+    "Ağaç Oyuncaklar",
+    "Doğal Kozmetik",
+    "Spor Giyim",
+    "Größe XL",
+    "Frühlingsmode",
+    "Été à la plage",
+    "Décoration Maison",
+    "Niños y Niñas",
+    "Zimowe Płaszcze",
+    "Καλοκαίρι",
+    "Летняя распродажа",
+    "夏のセール",
+    "Café & Thé",
 ]
 _QUALIFIERS = [
-    "Seçkisi", "Favoriler", "Yeni Gelenler", "Çok Satanlar", "Editörün Seçimi", "Outlet",
-    "Premium", "Klasik", "Mini", "Özel",
+    "Seçkisi",
+    "Favoriler",
+    "Yeni Gelenler",
+    "Çok Satanlar",
+    "Editörün Seçimi",
+    "Outlet",
+    "Premium",
+    "Klasik",
+    "Mini",
+    "Özel",
 ]
 _PRODUCT_WORDS = [
-    "Çerçeve", "Gömlek", "Kazak", "Ayakkabı", "Şapka", "Çanta", "Fincan", "Yastık", "Lamba",
-    "Defter", "Kalem", "Saat", "Cüzdan", "Eldiven", "Atkı",
+    "Çerçeve",
+    "Gömlek",
+    "Kazak",
+    "Ayakkabı",
+    "Şapka",
+    "Çanta",
+    "Fincan",
+    "Yastık",
+    "Lamba",
+    "Defter",
+    "Kalem",
+    "Saat",
+    "Cüzdan",
+    "Eldiven",
+    "Atkı",
 ]
 _AUTHORS = ["Ayşe Yılmaz", "Mehmet Öztürk", "Zeynep Çelik", "Mr Example", ""]
 
@@ -216,8 +253,13 @@ def _malformed(rng: random.Random) -> list[dict[str, Any]]:
         {**base, "id": _guid(rng), "slug": "no-name"},
         {**base, "id": _guid(rng), "name": "Uzun " * 60, "slug": "too-long-name"},
         {**base, "id": "not-a-guid", "name": "Bozuk Kimlik", "slug": "bad-guid"},
-        {**base, "id": _guid(rng), "name": "Bozuk Tarih", "slug": "bad-date",
-         "createdon": "2019-13-45 25:61:00"},
+        {
+            **base,
+            "id": _guid(rng),
+            "name": "Bozuk Tarih",
+            "slug": "bad-date",
+            "createdon": "2019-13-45 25:61:00",
+        },
     ]
 
 
