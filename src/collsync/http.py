@@ -17,7 +17,7 @@ import asyncio
 import json
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 import httpx
 import stamina
@@ -114,6 +114,36 @@ class ServiceClient:
     def http(self) -> httpx.AsyncClient:
         return self._http
 
+    @overload
+    async def send(
+        self,
+        method: str,
+        path: str,
+        *,
+        endpoint: str,
+        idempotent: bool,
+        json_body: Any = None,
+        content: bytes | None = None,
+        params: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+        read: None = None,
+    ) -> httpx.Response: ...
+
+    @overload
+    async def send(
+        self,
+        method: str,
+        path: str,
+        *,
+        endpoint: str,
+        idempotent: bool,
+        json_body: Any = None,
+        content: bytes | None = None,
+        params: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+        read: Callable[[httpx.Response], T],
+    ) -> T: ...
+
     async def send(
         self,
         method: str,
@@ -126,7 +156,7 @@ class ServiceClient:
         params: Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
         read: Callable[[httpx.Response], T] | None = None,
-    ) -> T:
+    ) -> T | httpx.Response:
         """Send with retries and return ``read(response)`` (the response itself by default).
 
         ``read`` runs inside the retry loop, so it may raise :class:`TransientError` for an answer
@@ -161,7 +191,7 @@ class ServiceClient:
                         params=params,
                         headers=headers,
                     )
-                    return read(response) if read is not None else response  # type: ignore[return-value]
+                    return read(response) if read is not None else response
         except _Unsent as exc:
             raise TransientError(exc.reason, service=self.service, endpoint=endpoint) from exc
         raise AssertionError("unreachable: stamina either returns or raises")  # pragma: no cover

@@ -218,6 +218,7 @@ def generate(spec: SeedSpec = SeedSpec()) -> Seed:
 
     if spec.malformed:
         collections.extend(_malformed(rng))
+        collections.sort(key=lambda c: (c["createdon"], c["id"]))  # the store's listing order
 
     commerce = CommerceSeed(
         users={AKINON_EMAIL: AKINON_PASSWORD, OTHER_EMAIL: OTHER_PASSWORD},

@@ -1,6 +1,6 @@
 """Fault injection and the request log shared by both sandbox services.
 
-Every sandbox endpoint runs through :func:`serve_endpoint`, which applies the configured faults
+Every sandbox endpoint runs through :meth:`FaultInjector.serve`, which applies the configured faults
 (latency, server errors, 429s, a requests-per-second limit, targeted failures), calls the handler,
 may lose the response of a committed write, and logs the request so tests can count writes.
 """
@@ -12,7 +12,7 @@ import math
 import random
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import TYPE_CHECKING, Any
 
 from starlette.responses import Response
@@ -47,18 +47,20 @@ class Faults:
     rate_limit: float | None = None
     """Requests per second accepted; requests over it are answered 429."""
     fail_containing: dict[str, int] = field(default_factory=dict)
-    """Request-body substring -> how many more times a request containing it gets a server error."""
+    """Request-body substring -> how many more times a write containing it gets a server error."""
     seed: int = 0
     """Seed of the random draws, so a fault pattern can be replayed."""
 
     def update(self, changes: dict[str, Any]) -> None:
+        """Change some knobs, all or none: a bad value leaves every knob as it was."""
         known = {f.name for f in fields(self)}
         unknown = sorted(set(changes) - known)
         if unknown:
             raise ValueError(f"unknown fault knob(s): {', '.join(unknown)}; known: {sorted(known)}")
-        for name, value in changes.items():
-            setattr(self, name, value)
-        self._check()
+        candidate = replace(self, **{k: _typed(k, v) for k, v in changes.items()})
+        candidate._check()
+        for name in changes:
+            setattr(self, name, getattr(candidate, name))
 
     def _check(self) -> None:
         for name in ("error_rate", "throttle_rate", "drop_write_rate"):
@@ -74,6 +76,33 @@ class Faults:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+_FLOATS = {"latency", "error_rate", "throttle_rate", "retry_after", "drop_write_rate"}
+
+
+def _typed(name: str, value: Any) -> Any:
+    """Check a knob's type (JSON gives strings and bools where numbers belong)."""
+    if name in _FLOATS or name == "rate_limit":
+        if value is None and name == "rate_limit":
+            return None
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValueError(f"{name} must be a number, got {value!r}")
+        return float(value)
+    if name in ("session_expiry", "seed"):
+        if value is None and name == "session_expiry":
+            return None
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(f"{name} must be a whole number, got {value!r}")
+        return value
+    if name == "fail_containing":
+        if not isinstance(value, dict) or not all(
+            isinstance(k, str) and isinstance(n, int) and not isinstance(n, bool)
+            for k, n in value.items()
+        ):
+            raise ValueError(f"{name} must map text to a count, got {value!r}")
+        return dict(value)
+    return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,7 +218,8 @@ class FaultInjector:
             fault, response = "throttle", throttled(faults.retry_after)
         if response is None and self._roll(faults.error_rate):
             fault, response = "error", server_error()
-        if response is None and faults.fail_containing and self._targeted(await request.body()):
+        targeted = write and bool(faults.fail_containing)
+        if response is None and targeted and self._targeted(await request.body()):
             fault, response = "targeted_error", server_error()
         if response is None:
             response = await handler(request)

@@ -1,0 +1,409 @@
+"""The Akinon Commerce client: session or token auth, the user-collection endpoints, DRF paging.
+
+Session mode logs in with email and password (``POST /users/login/``), keeps the session cookie
+and sends ``X-CSRFToken`` on every non-GET request; token mode sends ``Authorization: Token``.
+A 401 logs in again once (session mode) and repeats the request: a 401 proves nothing was done.
+
+DRF error bodies (``{"detail": ...}``, ``{"field": ["..."]}``) become exceptions that keep the
+field messages; "this product is already in the collection" is :class:`AlreadyInCollectionError`,
+which the pipeline counts as success.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from collsync.errors import (
+    AuthenticationError,
+    NotFoundError,
+    ProtocolError,
+    RejectedError,
+    ServiceError,
+)
+from collsync.http import Limits, ServiceClient, decode_json
+from collsync.logging import get_logger, register_secret
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Callable
+
+    import httpx
+
+log = get_logger("collsync.target")
+
+COLLECTIONS = "/wishlists/user-collections/"
+ITEMS = "/wishlists/user-collection-items/"
+PUBLIC = "/wishlists/user-collection/"
+LOGIN = "/users/login/"
+Status = Literal["public", "private"]
+
+
+class AlreadyInCollectionError(RejectedError):
+    """The product is in the collection already: the desired state holds."""
+
+
+class Product(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    pk: int
+    sku: str | None = None
+    name: str | None = None
+
+
+class Item(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    pk: int
+    note: str | None = None
+    product: Product
+    created_date: str | None = None
+
+
+class Collection(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    pk: int
+    name: str
+    slug: str
+    status: Status
+    items: tuple[Item, ...] = Field(default=())
+    public_url: str | None = None
+
+
+class CollectionPage(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    count: int
+    next: str | None = None
+    previous: str | None = None
+    results: tuple[Collection, ...]
+
+
+def _field_messages(body: Any) -> dict[str, list[str]]:
+    if not isinstance(body, dict):
+        return {}
+    fields: dict[str, list[str]] = {}
+    for key, value in body.items():
+        if isinstance(value, list):
+            fields[key] = [str(v) for v in value]
+        elif isinstance(value, str):
+            fields[key] = [value]
+    return fields
+
+
+def _summary(fields: dict[str, list[str]]) -> str:
+    return "; ".join(
+        (" ".join(msgs) if key in ("detail", "non_field_errors") else f"{key}: {' '.join(msgs)}")
+        for key, msgs in fields.items()
+    )
+
+
+def _is_already_in_collection(fields: dict[str, list[str]]) -> bool:
+    text = " ".join(m.lower() for msgs in fields.values() for m in msgs)
+    return "already" in text or "unique set" in text
+
+
+class AkinonClient(ServiceClient):
+    """Async client of the Akinon Commerce user-collections API."""
+
+    service = "akinon"
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        email: str | None = None,
+        password: str | None = None,
+        token: str | None = None,
+        session_cookie: str = "osessionid",
+        page_size: int = 100,
+        limits: Limits | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        if token is None and (email is None or password is None):
+            raise ValueError("AkinonClient needs email and password, or a token")
+        super().__init__(base_url, limits=limits, transport=transport)
+        self._email, self._password, self._token = email, password, token
+        self._session_cookie = session_cookie
+        self.page_size = page_size
+        self._login_lock = asyncio.Lock()
+        self._generation = 0  # bumped on every login, so concurrent 401s log in only once
+        self._logged_in = False
+        register_secret(password)
+        register_secret(token)
+
+    # -- authentication -------------------------------------------------------------------------
+
+    @property
+    def mode(self) -> Literal["session", "token"]:
+        return "session" if self._email is not None and self._password is not None else "token"
+
+    async def login(self) -> None:
+        """Log in (session mode); in token mode there is nothing to do."""
+        if self.mode == "token":
+            return
+        endpoint = f"POST {LOGIN}"
+        self._http.cookies.clear()
+        response = await self.send(
+            "POST",
+            LOGIN,
+            endpoint=endpoint,
+            idempotent=True,  # logging in twice is harmless
+            json_body={"email": self._email, "password": self._password},
+        )
+        body = decode_json(response, service=self.service, endpoint=endpoint)
+        if response.status_code in (400, 401, 403):
+            fields = _field_messages(body)
+            raise AuthenticationError(
+                f"login as {self._email} refused: {_summary(fields) or response.status_code}",
+                service=self.service,
+                endpoint=endpoint,
+                status=response.status_code,
+            )
+        if response.status_code != 200 or not isinstance(body, dict) or "key" not in body:
+            raise ProtocolError(
+                f"unexpected login answer (HTTP {response.status_code})",
+                service=self.service,
+                endpoint=endpoint,
+                status=response.status_code,
+            )
+        register_secret(str(body["key"]))
+        for name in (self._session_cookie, "csrftoken"):
+            register_secret(self._http.cookies.get(name))
+        if self._http.cookies.get(self._session_cookie) is None:
+            # Some installs answer with the token only; it authenticates just as well.
+            self._token = str(body["key"])
+        self._generation += 1
+        self._logged_in = True
+        log.info("collsync.target.logged_in", email=self._email, generation=self._generation)
+
+    def _auth_headers(self, method: str) -> dict[str, str]:
+        if self._token is not None and (self.mode == "token" or not self._session_id()):
+            return {"Authorization": f"Token {self._token}"}
+        headers: dict[str, str] = {}
+        if method != "GET":
+            csrf = self._http.cookies.get("csrftoken")
+            if csrf:
+                headers["X-CSRFToken"] = csrf
+                headers["Referer"] = str(self._http.base_url)  # Django checks it over HTTPS
+        return headers
+
+    def _session_id(self) -> str | None:
+        return self._http.cookies.get(self._session_cookie)
+
+    async def _relogin(self, seen_generation: int) -> None:
+        async with self._login_lock:
+            if self._generation == seen_generation:  # nobody logged in again meanwhile
+                await self.login()
+
+    # -- the request ----------------------------------------------------------------------------
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        endpoint: str,
+        json_body: Any = None,
+        params: dict[str, Any] | None = None,
+        expect: tuple[int, ...] = (200,),
+    ) -> Any:
+        """Send an authenticated request; return the JSON body (``None`` for 204)."""
+        if not self._logged_in and self.mode == "session":
+            await self._relogin(self._generation)
+        idempotent = method in ("GET", "PATCH", "DELETE")  # PATCH sets absolute values
+        for attempt in (1, 2):
+            generation = self._generation
+            response = await self.send(
+                method,
+                path,
+                endpoint=endpoint,
+                idempotent=idempotent,
+                json_body=json_body,
+                params=params,
+                headers=self._auth_headers(method),
+            )
+            if response.status_code == 401 and attempt == 1 and self.mode == "session":
+                log.info("collsync.target.session_expired", endpoint=endpoint)
+                await self._relogin(generation)
+                continue
+            return self._read(response, endpoint=endpoint, expect=expect)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _read(self, response: httpx.Response, *, endpoint: str, expect: tuple[int, ...]) -> Any:
+        status = response.status_code
+        where: dict[str, Any] = {"service": self.service, "endpoint": endpoint, "status": status}
+        if status == 204 and 204 in expect:
+            return None
+        body = decode_json(response, service=self.service, endpoint=endpoint)
+        if status in expect:
+            return body
+        fields = _field_messages(body)
+        message = _summary(fields) or f"HTTP {status}"
+        if status in (401, 403):
+            raise AuthenticationError(message, body=body, **where)
+        if status == 404:
+            raise NotFoundError(message, body=body, **where)
+        if 400 <= status < 500:
+            cls = AlreadyInCollectionError if _is_already_in_collection(fields) else RejectedError
+            raise cls(message, fields=fields, body=body, **where)
+        raise ProtocolError(f"unexpected HTTP {status}", body=body, **where)
+
+    def _model(self, model: Callable[[Any], Any], body: Any, endpoint: str) -> Any:
+        try:
+            return model(body)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            raise ProtocolError(
+                f"unexpected answer shape at {where or 'top level'}: {first['msg']}",
+                service=self.service,
+                endpoint=endpoint,
+            ) from None
+
+    # -- collections ----------------------------------------------------------------------------
+
+    async def list_page(
+        self,
+        page: int = 1,
+        *,
+        page_size: int | None = None,
+        search: str | None = None,
+        product_id: int | None = None,
+    ) -> CollectionPage:
+        params: dict[str, Any] = {"page": page, "page_size": page_size or self.page_size}
+        if search is not None:
+            params["search"] = search
+        if product_id is not None:
+            params["product_id"] = product_id
+        endpoint = f"GET {COLLECTIONS}"
+        body = await self.request("GET", COLLECTIONS, endpoint=endpoint, params=params)
+        page_model: CollectionPage = self._model(CollectionPage.model_validate, body, endpoint)
+        return page_model
+
+    async def iter_collections(
+        self, *, search: str | None = None, product_id: int | None = None
+    ) -> AsyncIterator[Collection]:
+        """Every collection of the account, each once, whatever the server's page-size cap.
+
+        The first page tells the count and the page size the server really used; the remaining
+        pages are then fetched concurrently. A collection seen on two pages (the list shifted while
+        it was read) is yielded once.
+        """
+        first = await self.list_page(1, search=search, product_id=product_id)
+        seen: set[int] = set()
+        for collection in first.results:
+            seen.add(collection.pk)
+            yield collection
+        if first.next is None or not first.results:
+            return
+        served = len(first.results)  # the cap may be below what we asked for
+        pages = math.ceil(first.count / served)
+        tasks = [
+            asyncio.ensure_future(self.list_page(n, search=search, product_id=product_id))
+            for n in range(2, pages + 1)
+        ]
+        try:
+            for task in tasks:
+                try:
+                    page = await task
+                except NotFoundError:  # the list shrank while we read it
+                    break
+                for collection in page.results:
+                    if collection.pk not in seen:
+                        seen.add(collection.pk)
+                        yield collection
+        finally:
+            for task in tasks:
+                task.cancel()
+
+    async def list_collections(
+        self, *, search: str | None = None, product_id: int | None = None
+    ) -> list[Collection]:
+        return [c async for c in self.iter_collections(search=search, product_id=product_id)]
+
+    async def create_collection(self, name: str, status: Status = "private") -> Collection:
+        """Create a collection. Accepts the documented list envelope and a plain object."""
+        endpoint = f"POST {COLLECTIONS}"
+        body = await self.request(
+            "POST",
+            COLLECTIONS,
+            endpoint=endpoint,
+            json_body={"name": name, "status": status},
+            expect=(200, 201),
+        )
+        if isinstance(body, dict) and "results" in body:
+            page: CollectionPage = self._model(CollectionPage.model_validate, body, endpoint)
+            # The envelope lists the account's collections; the new one is the newest of that name.
+            matches = [c for c in page.results if c.name == name]
+            if not matches:
+                raise ProtocolError(
+                    f"the create answer does not list a collection named {name!r}",
+                    service=self.service,
+                    endpoint=endpoint,
+                )
+            return max(matches, key=lambda c: c.pk)
+        created: Collection = self._model(Collection.model_validate, body, endpoint)
+        return created
+
+    async def get_collection(self, pk: int) -> Collection:
+        endpoint = "GET /wishlists/user-collections/{pk}/"
+        body = await self.request("GET", f"{COLLECTIONS}{pk}/", endpoint=endpoint)
+        collection: Collection = self._model(Collection.model_validate, body, endpoint)
+        return collection
+
+    async def update_collection(
+        self, pk: int, *, name: str | None = None, status: Status | None = None
+    ) -> Collection:
+        changes = {k: v for k, v in (("name", name), ("status", status)) if v is not None}
+        endpoint = "PATCH /wishlists/user-collections/{pk}/"
+        body = await self.request(
+            "PATCH", f"{COLLECTIONS}{pk}/", endpoint=endpoint, json_body=changes
+        )
+        collection: Collection = self._model(Collection.model_validate, body, endpoint)
+        return collection
+
+    async def delete_collection(self, pk: int) -> None:
+        endpoint = "DELETE /wishlists/user-collections/{pk}/"
+        await self.request("DELETE", f"{COLLECTIONS}{pk}/", endpoint=endpoint, expect=(204, 200))
+
+    # -- items ----------------------------------------------------------------------------------
+
+    async def add_item(self, collection_pk: int, product_pk: int, note: str = "") -> Item:
+        """Add a product; raises :class:`AlreadyInCollectionError` when it is there already."""
+        endpoint = f"POST {ITEMS}"
+        body = await self.request(
+            "POST",
+            ITEMS,
+            endpoint=endpoint,
+            json_body={"product_id": product_pk, "usercollection_id": collection_pk, "note": note},
+            expect=(200, 201),
+        )
+        item: Item = self._model(Item.model_validate, body, endpoint)
+        return item
+
+    async def remove_item(self, item_pk: int) -> None:
+        endpoint = "DELETE /wishlists/user-collection-items/{pk}/"
+        await self.request("DELETE", f"{ITEMS}{item_pk}/", endpoint=endpoint, expect=(204, 200))
+
+    async def get_public(self, slug: str) -> Collection:
+        """A public collection by slug (no authentication needed; 404 when private)."""
+        endpoint = "GET /wishlists/user-collection/{slug}/"
+        response = await self.send("GET", f"{PUBLIC}{slug}/", endpoint=endpoint, idempotent=True)
+        body = self._read(response, endpoint=endpoint, expect=(200,))
+        collection: Collection = self._model(Collection.model_validate, body, endpoint)
+        return collection
+
+
+__all__ = [
+    "AkinonClient",
+    "AlreadyInCollectionError",
+    "Collection",
+    "CollectionPage",
+    "Item",
+    "Product",
+    "ServiceError",
+]
