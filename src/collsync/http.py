@@ -17,7 +17,7 @@ import asyncio
 import json
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Self, TypeVar, overload
 
 import httpx
 import stamina
@@ -101,7 +101,7 @@ class ServiceClient:
         self._slots = asyncio.Semaphore(self.limits.concurrency)
         self._rate = AsyncLimiter(self.limits.rate_limit, 1.0) if self.limits.rate_limit else None
 
-    async def __aenter__(self) -> ServiceClient:
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:

@@ -222,7 +222,7 @@ def serve(
     get_logger("collsync.sandbox").info(
         "collsync.sandbox.serving", store=store_url, commerce=commerce_url, **fault_knobs
     )
-    click.echo(
+    banner = (
         f"Commerscale store   {store_url}   ({len(seed.store.collections)} collections, "
         f"{len(seed.store.products)} products)\n"
         f"Akinon storefront   {commerce_url}   ({len(seed.commerce.products)} products)\n"
@@ -236,6 +236,6 @@ def serve(
         f"  curl -s {store_url}/api/v1/products/collections/count "
         f"-d \"{{'authentication': {{'apiKey': '{STORE_API_KEY}'}}}}\"\n"
         f"  curl -s {commerce_url}/__sandbox__/requests\n"
-        "Ctrl+C stops both.",
+        "Ctrl+C stops both."
     )
-    asyncio.run(serve_all(servers))
+    asyncio.run(serve_all(servers, on_ready=lambda: click.echo(banner)))

@@ -16,7 +16,7 @@ import uvicorn
 from collsync.sandbox.faults import ResponseLost
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
     from starlette.types import ASGIApp
 
@@ -79,8 +79,13 @@ class _SharedSignalServer(uvicorn.Server):
         yield
 
 
-async def serve_all(servers: list[uvicorn.Server]) -> None:
-    """Serve several apps in the foreground until SIGINT or SIGTERM stops all of them."""
+async def serve_all(
+    servers: list[uvicorn.Server], on_ready: Callable[[], None] | None = None
+) -> None:
+    """Serve several apps until SIGINT or SIGTERM stops all of them.
+
+    ``on_ready`` is called once every server is listening, so whatever it prints is true.
+    """
     loop = asyncio.get_running_loop()
 
     def stop() -> None:
@@ -90,7 +95,15 @@ async def serve_all(servers: list[uvicorn.Server]) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop)
     try:
-        await asyncio.gather(*(server.serve() for server in servers))
+        serving = asyncio.gather(*(server.serve() for server in servers))
+        while not all(server.started for server in servers):
+            if serving.done():
+                break  # a server failed to start: gather reports why
+            await asyncio.sleep(0.01)
+        else:
+            if on_ready is not None:
+                on_ready()
+        await serving
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
