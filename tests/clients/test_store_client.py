@@ -102,8 +102,13 @@ async def test_products_carry_collection_ids(store_client: StoreClient) -> None:
 async def test_a_custom_collection_field() -> None:
     seed = generate(SeedSpec(collections=4, products=6, collection_field="in_collections"))
     app = create_store_app(seed.store)
-    async with StoreClient("http://store", STORE_API_KEY, collection_field="in_collections",
-                           transport=SandboxTransport(app), limits=LIMITS) as client:
+    async with StoreClient(
+        "http://store",
+        STORE_API_KEY,
+        collection_field="in_collections",
+        transport=SandboxTransport(app),
+        limits=LIMITS,
+    ) as client:
         products = (await client.get_products()).records
     assert sum(len(p.collection_ids) for p in products) == 4 * 5
 
@@ -111,8 +116,9 @@ async def test_a_custom_collection_field() -> None:
 async def test_a_bad_key_is_an_authentication_error_with_the_vendor_message(
     store: Service,
 ) -> None:
-    async with StoreClient(store.base_url, "wrong-key", transport=store.transport,
-                           limits=LIMITS) as client:
+    async with StoreClient(
+        store.base_url, "wrong-key", transport=store.transport, limits=LIMITS
+    ) as client:
         with pytest.raises(AuthenticationError, match="refused the API key: Invalid API key"):
             await client.count_collections()
     assert store.log.counts()["POST /api/v1/products/collections/count"] == 1  # not retried
@@ -134,8 +140,9 @@ async def test_a_filter_the_store_refuses_names_the_filter(store_client: StoreCl
 async def test_malformed_records_come_back_rejected_not_lost() -> None:
     seed = generate(SeedSpec(collections=6, products=0, malformed=True))
     app = create_store_app(seed.store)
-    async with StoreClient("http://store", STORE_API_KEY, transport=SandboxTransport(app),
-                           limits=LIMITS) as client:
+    async with StoreClient(
+        "http://store", STORE_API_KEY, transport=SandboxTransport(app), limits=LIMITS
+    ) as client:
         page = await client.get_collections()
     assert page.size == 10
     assert len(page.records) == 6

@@ -208,6 +208,9 @@ class FaultInjector:
         faults = self.faults
         fault: str | None = None
         response: Response | None = None
+        # Read the whole request first, as a real server does: a client that gives up while the
+        # server is busy does not stop the server from applying its write.
+        body = await request.body()
         if faults.latency > 0:
             await asyncio.sleep(faults.latency)
         if faults.rate_limit is not None:
@@ -219,7 +222,7 @@ class FaultInjector:
         if response is None and self._roll(faults.error_rate):
             fault, response = "error", server_error()
         targeted = write and bool(faults.fail_containing)
-        if response is None and targeted and self._targeted(await request.body()):
+        if response is None and targeted and self._targeted(body):
             fault, response = "targeted_error", server_error()
         if response is None:
             response = await handler(request)
