@@ -37,14 +37,17 @@ def main() -> None:
     \b
     Rehearse on the local sandbox first:
       collsync sandbox serve            # both services on 127.0.0.1, seeded
+      collsync check -c config/sandbox.toml
     Exit codes: 0 done, 1 fatal (state saved, safe to re-run), 2 usage or config error,
     3 some records failed, 4 diff found changes, 75 another run holds the lock.
     """
 
 
 def _register_subcommands() -> None:
+    from collsync.commands.check import check
     from collsync.commands.sandbox import sandbox
 
+    main.add_command(check)
     main.add_command(sandbox)
 
 

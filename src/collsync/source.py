@@ -37,6 +37,8 @@ if TYPE_CHECKING:
 
     import httpx
 
+    from collsync.config import Config
+
 CREATEDON_FORMAT = "%Y-%m-%d %H:%M:%S"
 MAX_PAGE_SIZE = 1000
 MAX_TEXT = 255
@@ -219,6 +221,25 @@ class StoreClient(ServiceClient):
         self._api_key = api_key
         self._collection_field = collection_field
 
+    @classmethod
+    def from_config(
+        cls, config: Config, *, transport: httpx.AsyncBaseTransport | None = None
+    ) -> StoreClient:
+        source = config.source
+        limits = Limits(
+            concurrency=source.concurrency,
+            rate_limit=source.rate_limit,
+            timeout=source.timeout,
+            attempts=config.run.max_attempts,
+        )
+        return cls(
+            str(source.url),
+            source.api_key.get_secret_value(),
+            collection_field=config.items.collection_field,
+            limits=limits,
+            transport=transport,
+        )
+
     # -- the RPC call ---------------------------------------------------------------------------
 
     async def call(self, handler: str, payload: dict[str, Any] | None = None) -> Any:
@@ -241,6 +262,12 @@ class StoreClient(ServiceClient):
             "endpoint": endpoint,
             "status": response.status_code,
         }
+        if response.status_code in (404, 405):
+            # The store answers every RPC call with HTTP 200: this URL is not its API.
+            raise ConfigError(
+                f"source.url: {self._http.base_url}{path} answered HTTP {response.status_code}; "
+                "it is not a store RPC handler: check source.url"
+            )
         data = decode_json(response, service=self.service, endpoint=endpoint)
         if response.status_code != 200:
             raise ProtocolError(f"unexpected HTTP {response.status_code}", body=data, **where)

@@ -32,6 +32,8 @@ if TYPE_CHECKING:
 
     import httpx
 
+    from collsync.config import Config
+
 log = get_logger("collsync.target")
 
 COLLECTIONS = "/wishlists/user-collections/"
@@ -134,6 +136,28 @@ class AkinonClient(ServiceClient):
         self._logged_in = False
         register_secret(password)
         register_secret(token)
+
+    @classmethod
+    def from_config(
+        cls, config: Config, *, transport: httpx.AsyncBaseTransport | None = None
+    ) -> AkinonClient:
+        target = config.target
+        limits = Limits(
+            concurrency=config.run.concurrency,
+            rate_limit=target.rate_limit,
+            timeout=target.timeout,
+            attempts=config.run.max_attempts,
+        )
+        return cls(
+            str(target.url),
+            email=target.email if target.password is not None else None,
+            password=target.password.get_secret_value() if target.password else None,
+            token=target.token.get_secret_value() if target.token else None,
+            session_cookie=target.session_cookie,
+            page_size=target.page_size,
+            limits=limits,
+            transport=transport,
+        )
 
     # -- authentication -------------------------------------------------------------------------
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -30,3 +31,15 @@ def logging_options(command: Callable[..., Any]) -> Callable[..., Any]:
         return command(*args, **kwargs)
 
     return wrapper
+
+
+def config_option(command: Callable[..., Any]) -> Callable[..., Any]:
+    """``-c/--config FILE``, required by every command that talks to the services."""
+    return click.option(
+        "-c",
+        "--config",
+        "config_path",
+        required=True,
+        type=click.Path(path_type=Path, dir_okay=False),
+        help="The TOML config file (see config/store.example.toml).",
+    )(command)
