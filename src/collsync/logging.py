@@ -77,5 +77,6 @@ def configure(*, json_logs: bool = False, level: str = "info") -> None:
 
 
 def get_logger(name: str) -> Any:
-    """A logger whose events carry ``logger=name``; event names are namespaced by the caller."""
-    return structlog.get_logger(name).bind(logger=name)
+    """A logger whose events carry ``component=name``; event names are namespaced by the caller."""
+    # A lazy proxy: module-level loggers follow a later configure() (e.g. --json-logs).
+    return structlog.get_logger(component=name)
