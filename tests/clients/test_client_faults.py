@@ -201,3 +201,17 @@ def test_retry_after_values(header: str | None, seconds: float | None) -> None:
 
 def test_limits_are_kept() -> None:
     assert LIMITS.attempts == 5
+
+
+async def test_a_service_rate_limit_is_waited_out_with_retry_after(store: Service) -> None:
+    store.faults(rate_limit=8)
+    with stamina.set_testing(False):  # real waits: the 429s say "Retry-After: 1"
+        async with StoreClient(
+            store.base_url,
+            STORE_API_KEY,
+            transport=store.transport,
+            limits=Limits(concurrency=4, attempts=4),
+        ) as client:
+            pages = [p async for p in client.iter_collections(page_size=2)]
+    assert sum(p.size for p in pages) == 30
+    assert store.log.summary()["faults"]["rate_limit"] > 0
