@@ -117,6 +117,8 @@ class Page(Generic[R]):
     number: int
     records: tuple[R, ...]
     rejected: tuple[Rejected, ...] = field(default=())
+    raw: tuple[dict[str, Any], ...] = field(default=())
+    """The store's own JSON of each parsed record, in the same order as ``records``."""
 
     @property
     def size(self) -> int:
@@ -190,6 +192,7 @@ def parse_records(
 ) -> Page[R]:
     """Parse one page; bad records become :class:`Rejected` instead of failing the page."""
     records: list[R] = []
+    raws: list[dict[str, Any]] = []
     rejected: list[Rejected] = []
     for item in raw:
         if not isinstance(item, dict):
@@ -197,9 +200,10 @@ def parse_records(
             continue
         try:
             records.append(model.model_validate({**item, **adapt(item)} if adapt else item))
+            raws.append(item)
         except ValidationError as exc:
             rejected.append(Rejected(item, _describe(exc)))
-    return Page(number, tuple(records), tuple(rejected))
+    return Page(number, tuple(records), tuple(rejected), tuple(raws))
 
 
 class StoreClient(ServiceClient):

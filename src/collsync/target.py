@@ -309,15 +309,22 @@ class AkinonClient(ServiceClient):
         return page_model
 
     async def iter_collections(
-        self, *, search: str | None = None, product_id: int | None = None
+        self,
+        *,
+        search: str | None = None,
+        product_id: int | None = None,
+        on_count: Callable[[int], None] | None = None,
     ) -> AsyncIterator[Collection]:
         """Every collection of the account, each once, whatever the server's page-size cap.
 
         The first page tells the count and the page size the server really used; the remaining
-        pages are then fetched concurrently. A collection seen on two pages (the list shifted while
-        it was read) is yielded once.
+        pages are then fetched a window at a time, ``concurrency`` pages at once (so memory does
+        not grow with the account). A collection seen on two pages (the list shifted while it was
+        read) is yielded once.
         """
         first = await self.list_page(1, search=search, product_id=product_id)
+        if on_count is not None:
+            on_count(first.count)
         seen: set[int] = set()
         for collection in first.results:
             seen.add(collection.pk)
@@ -325,24 +332,28 @@ class AkinonClient(ServiceClient):
         if first.next is None or not first.results:
             return
         served = len(first.results)  # the cap may be below what we asked for
-        pages = math.ceil(first.count / served)
-        tasks = [
-            asyncio.ensure_future(self.list_page(n, search=search, product_id=product_id))
-            for n in range(2, pages + 1)
-        ]
-        try:
-            for task in tasks:
-                try:
-                    page = await task
-                except NotFoundError:  # the list shrank while we read it
-                    break
-                for collection in page.results:
+        last = math.ceil(first.count / served)
+        window = max(1, self.limits.concurrency)
+        for start in range(2, last + 1, window):
+            numbers = range(start, min(start + window, last + 1))
+            pages = await asyncio.gather(
+                *(self._page_or_none(n, search, product_id) for n in numbers)
+            )
+            for page in pages:
+                for collection in page.results if page else ():
                     if collection.pk not in seen:
                         seen.add(collection.pk)
                         yield collection
-        finally:
-            for task in tasks:
-                task.cancel()
+            if any(page is None for page in pages):
+                return  # the list shrank while we read it
+
+    async def _page_or_none(
+        self, number: int, search: str | None, product_id: int | None
+    ) -> CollectionPage | None:
+        try:
+            return await self.list_page(number, search=search, product_id=product_id)
+        except NotFoundError:  # "Invalid page.": past the end
+            return None
 
     async def list_collections(
         self, *, search: str | None = None, product_id: int | None = None

@@ -1,0 +1,127 @@
+"""``collsync status`` and ``collsync failures``: what the state file knows, read-only."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from collsync.commands.options import config_option, logging_options
+from collsync.config import load_config
+from collsync.state import State
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+_format = click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    show_default=True,
+    help="Output format.",
+)
+
+
+def _open(config_path: Path) -> State:
+    config = load_config(config_path)
+    if not config.state.path.exists():
+        click.echo(f"no state yet at {config.state.path}: run `collsync migrate` first", err=True)
+        click.get_current_context().exit(0)
+    return State.open(config.state.path)
+
+
+def status_data(state: State) -> dict[str, Any]:
+    return {
+        "state": str(state.path),
+        "runs": state.runs(10),
+        "map": state.map_counts(),
+        "open_failures": len(state.failures()),
+        "open_intents": len(state.open_intents()),
+    }
+
+
+@click.command()
+@config_option
+@_format
+@logging_options
+def status(config_path: Path, fmt: str) -> None:
+    """Show the last runs, what is mapped, and what failed.
+
+    \b
+    Example:
+      collsync status -c config/store.toml --format json
+    """
+    state = _open(config_path)
+    try:
+        data = status_data(state)
+    finally:
+        state.close()
+    if fmt == "json":
+        click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+        return
+    console = Console()
+    runs = Table(title=f"Runs ({data['state']})", title_justify="left")
+    for column in ("run", "command", "status", "started", "finished", "created", "failed"):
+        runs.add_column(column)
+    for run in data["runs"]:
+        counts = run["summary"].get("counts", {})
+        runs.add_row(
+            str(run["id"]),
+            run["command"],
+            run["status"],
+            run["started_at"],
+            run["finished_at"] or "-",
+            str(counts.get("created", 0)),
+            str(run["summary"].get("open_failures", 0)),
+        )
+    console.print(runs)
+    mapped = data["map"]
+    console.print(
+        f"Mapped: {mapped['collections']} collections, {mapped['items']} items; "
+        f"{mapped['products']} products in the SKU map; {mapped['staged']} staged source records"
+    )
+    console.print(
+        f"Open failures: {data['open_failures']}   Open journal intents: {data['open_intents']}"
+    )
+
+
+@click.command()
+@config_option
+@_format
+@click.option("--all", "include_resolved", is_flag=True, help="Include resolved failures.")
+@logging_options
+def failures(config_path: Path, fmt: str, include_resolved: bool) -> None:
+    """List records that failed, with the reason and the stage they failed in.
+
+    \b
+    Example:
+      collsync failures -c config/store.toml
+    """
+    state = _open(config_path)
+    try:
+        rows = state.failures(include_resolved=include_resolved)
+    finally:
+        state.close()
+    if fmt == "json":
+        click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+        return
+    if not rows:
+        click.echo("no open failures")
+        return
+    table = Table(title=f"{len(rows)} failure(s)", title_justify="left")
+    for column in ("record", "stage", "kind", "reason", "tries", "last"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(
+            row["record_id"],
+            row["stage"],
+            row["kind"],
+            row["reason"],
+            str(row["attempts"]),
+            row["last_at"],
+        )
+    Console().print(table)

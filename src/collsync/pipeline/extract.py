@@ -1,0 +1,387 @@
+"""Extract: store pages -> staging table, a checkpoint after each page, the final count checked.
+
+Records are upserted by id, so a page that shifts during a long scan is harmless; a record that
+does not parse is staged as invalid and recorded as a failure with its raw JSON. Membership comes
+from one scan of the products API (inverted into collection -> products), from a CSV file, or not
+at all. Nothing here holds more than one page in memory.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+from collsync.errors import ConfigError
+from collsync.logging import get_logger
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from collsync.source import CollectionFilters, CollectionRecord, Rejected, StoreClient
+    from collsync.state import State
+
+log = get_logger("collsync.extract")
+
+COLLECTIONS = "extract.collections"
+PRODUCTS = "extract.products"
+
+
+class Progress(Protocol):
+    def start(self, stage: str, total: int | None) -> None: ...
+    def advance(self, stage: str, amount: int = 1) -> None: ...
+
+
+class NoProgress:
+    def start(self, stage: str, total: int | None) -> None:
+        pass
+
+    def advance(self, stage: str, amount: int = 1) -> None:
+        pass
+
+
+@dataclass(frozen=True, slots=True)
+class ExtractResult:
+    generation: int
+    expected: int
+    staged: int
+    rejected: int
+    resumed: bool
+    count_mismatch: bool = False
+
+
+def _raw_hash(raw: Any) -> str:
+    text = json.dumps(raw, sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def filters_signature(filters: CollectionFilters, limit: int | None) -> str:
+    return _raw_hash({"filters": filters.to_wire(), "limit": limit})
+
+
+def _staged_row(
+    record: CollectionRecord, raw: dict[str, Any], generation: int, pos: int
+) -> dict[str, Any]:
+    return {
+        "source_id": str(record.id),
+        "slug": record.slug,
+        "name": record.name,
+        "createdon": record.createdon.isoformat(sep=" "),
+        "raw": json.dumps(raw, ensure_ascii=False, sort_keys=True),
+        "content_hash": _raw_hash(raw),
+        "valid": 1,
+        "generation": generation,
+        "position": pos,
+    }
+
+
+def _rejected_id(rejected: Rejected, page: int, index: int) -> str:
+    return rejected.record_id or f"page {page} record {index + 1}"
+
+
+async def extract_collections(
+    store: StoreClient,
+    state: State,
+    run_id: int,
+    filters: CollectionFilters,
+    *,
+    page_size: int,
+    limit: int | None = None,
+    resume: bool = False,
+    progress: Progress | None = None,
+) -> ExtractResult:
+    """Stage every collection the filters select (at most ``limit`` valid ones)."""
+    progress = progress or NoProgress()
+    signature = filters_signature(filters, limit)
+    saved = state.checkpoint(COLLECTIONS) if resume else None
+    if saved and saved.get("signature") == signature:
+        generation, start, expected = saved["generation"], saved["next_page"], saved["expected"]
+        if saved.get("done"):
+            log.info("collsync.extract.reused", generation=generation, staged=expected)
+            progress.start("extract", expected)
+            progress.advance("extract", expected)
+            return ExtractResult(generation, expected, state.staged_count(generation), 0, True)
+    else:
+        generation, start = state.next_generation(), 1
+        expected = await store.count_collections(filters)
+    wanted = expected if limit is None else min(expected, limit)
+    progress.start("extract", wanted)
+    rejected = 0
+    for attempt in (1, 2):
+        rejected += await _scan(
+            store,
+            state,
+            run_id,
+            filters,
+            generation,
+            start,
+            page_size,
+            limit,
+            expected,
+            signature,
+            progress,
+        )
+        staged = state.staged_count(generation)
+        if limit is not None or staged == expected:
+            break
+        if attempt == 1:  # the store changed under the scan: once more, from the start
+            log.warning(
+                "collsync.extract.count_mismatch", expected=expected, staged=staged, action="rescan"
+            )
+            expected, start = await store.count_collections(filters), 1
+    staged = state.staged_count(generation)
+    mismatch = limit is None and staged != expected
+    if mismatch:
+        state.record_failure(
+            "collections",
+            "extract.count",
+            "count_mismatch",
+            f"the store counts {expected} collections but {staged} were read; "
+            "the store changed during the scan, run again",
+            run_id=run_id,
+        )
+    else:
+        state.resolve_failures("collections", ["extract.count"])
+    with state.transaction() as conn:
+        state.set_checkpoint(
+            COLLECTIONS,
+            {
+                "signature": signature,
+                "generation": generation,
+                "next_page": 1,
+                "expected": staged,
+                "done": True,
+            },
+            run_id,
+            conn,
+        )
+    log.info(
+        "collsync.extract.done",
+        generation=generation,
+        expected=expected,
+        staged=staged,
+        rejected=rejected,
+    )
+    return ExtractResult(generation, expected, staged, rejected, bool(saved), mismatch)
+
+
+async def _scan(
+    store: StoreClient,
+    state: State,
+    run_id: int,
+    filters: CollectionFilters,
+    generation: int,
+    start: int,
+    page_size: int,
+    limit: int | None,
+    expected: int,
+    signature: str,
+    progress: Progress,
+) -> int:
+    rejected_total = 0
+    taken = (start - 1) * page_size
+    async for page in store.iter_collections(filters, page_size=page_size, start_page=start):
+        rows = []
+        for index, (record, raw) in enumerate(zip(page.records, page.raw, strict=True)):
+            if limit is not None and taken >= limit:
+                break
+            rows.append(_staged_row(record, raw, generation, (page.number - 1) * page_size + index))
+            taken += 1
+        for index, bad in enumerate(page.rejected):
+            rejected_total += 1
+            record_id = _rejected_id(bad, page.number, index)
+            state.record_failure(
+                record_id,
+                "extract",
+                "invalid_record",
+                f"store record {record_id}: {bad.reason}",
+                raw=bad.raw,
+                run_id=run_id,
+            )
+            if bad.record_id:  # keep it staged (invalid) so the count check adds up
+                rows.append(
+                    {
+                        "source_id": bad.record_id,
+                        "slug": None,
+                        "name": None,
+                        "createdon": None,
+                        "raw": json.dumps(bad.raw, default=str),
+                        "content_hash": _raw_hash(bad.raw),
+                        "valid": 0,
+                        "generation": generation,
+                        "position": (page.number - 1) * page_size + 1_000_000 + index,
+                    }
+                )
+        with state.transaction() as conn:
+            state.stage_collections(rows, conn)
+            state.set_checkpoint(
+                COLLECTIONS,
+                {
+                    "signature": signature,
+                    "generation": generation,
+                    "next_page": page.number + 1,
+                    "expected": expected,
+                    "done": False,
+                },
+                run_id,
+                conn,
+            )
+        progress.advance("extract", len([r for r in rows if r["valid"]]))
+        if limit is not None and taken >= limit:
+            break
+    return rejected_total
+
+
+async def extract_items_from_store(
+    store: StoreClient,
+    state: State,
+    run_id: int,
+    generation: int,
+    *,
+    page_size: int,
+    resume: bool = False,
+    progress: Progress | None = None,
+) -> int:
+    """One scan of the products API, inverted into collection -> products rows."""
+    progress = progress or NoProgress()
+    saved = state.checkpoint(PRODUCTS) if resume else None
+    start = 1
+    if saved and saved.get("generation") == generation:
+        if saved.get("done"):
+            return int(saved.get("rows", 0))
+        start = int(saved["next_page"])
+    total = await store.count_products()
+    progress.start("products", total)
+    rows_total = int(saved.get("rows", 0)) if saved and start > 1 else 0
+    async for page in store.iter_products(page_size=page_size, start_page=start):
+        rows = [
+            {
+                "collection_id": str(cid),
+                "sku": p.sku,
+                "product_source_id": p.id,
+                "name": p.name,
+                "note": "",
+                "generation": generation,
+            }
+            for p in page.records
+            for cid in p.collection_ids
+        ]
+        for bad in page.rejected:
+            record_id = bad.record_id or f"products page {page.number}"
+            state.record_failure(
+                record_id,
+                "extract.products",
+                "invalid_product",
+                f"store product {record_id}: {bad.reason}",
+                raw=bad.raw,
+                run_id=run_id,
+            )
+        rows_total += len(rows)
+        with state.transaction() as conn:
+            state.stage_items(rows, conn)
+            state.set_checkpoint(
+                PRODUCTS,
+                {
+                    "generation": generation,
+                    "next_page": page.number + 1,
+                    "rows": rows_total,
+                    "done": False,
+                },
+                run_id,
+                conn,
+            )
+        progress.advance("products", page.size)
+    with state.transaction() as conn:
+        state.set_checkpoint(
+            PRODUCTS,
+            {"generation": generation, "next_page": 1, "rows": rows_total, "done": True},
+            run_id,
+            conn,
+        )
+    return rows_total
+
+
+def extract_items_from_file(state: State, run_id: int, generation: int, path: Path) -> int:
+    """Membership from a CSV with columns collection (id or slug), sku, note."""
+    try:
+        handle = path.open(newline="", encoding="utf-8-sig")
+    except OSError as exc:
+        raise ConfigError(f"items.path: cannot read {path}: {exc.strerror or exc}") from None
+    by_slug = dict(
+        state.db.conn.execute(
+            "SELECT slug, source_id FROM staged_collections WHERE generation = ? AND valid = 1",
+            (generation,),
+        ).fetchall()
+    )
+    ids = set(by_slug.values())
+    rows: list[dict[str, Any]] = []
+    with handle:
+        reader = csv.DictReader(handle)
+        missing = {"collection", "sku"} - set(reader.fieldnames or ())
+        if missing:
+            raise ConfigError(
+                f"items.path: {path} lacks the column(s) {', '.join(sorted(missing))}"
+                " (expected collection, sku, note)"
+            )
+        for line, row in enumerate(reader, start=2):
+            key, sku = (row.get("collection") or "").strip(), (row.get("sku") or "").strip()
+            collection_id = key if key in ids else by_slug.get(key)
+            if not key or not sku:
+                state.record_failure(
+                    f"{path.name}:{line}",
+                    "extract.items",
+                    "invalid_item",
+                    f"{path.name} line {line}: collection and sku are required",
+                    raw=row,
+                    run_id=run_id,
+                )
+                continue
+            if collection_id is None:
+                continue  # a collection outside this run's selection
+            rows.append(
+                {
+                    "collection_id": collection_id,
+                    "sku": sku,
+                    "product_source_id": None,
+                    "name": "",
+                    "note": (row.get("note") or "").strip(),
+                    "generation": generation,
+                }
+            )
+    with state.transaction() as conn:
+        state.stage_items(rows, conn)
+    return len(rows)
+
+
+def load_sku_map(state: State, path: Path, run_id: int) -> int:
+    """Read ``sku,product_pk`` into the product map; a bad line is a recorded failure."""
+    try:
+        handle = path.open(newline="", encoding="utf-8-sig")
+    except OSError as exc:
+        raise ConfigError(f"products.path: cannot read {path}: {exc.strerror or exc}") from None
+    pairs: dict[str, int] = {}
+    with handle:
+        reader = csv.DictReader(handle)
+        missing = {"sku", "product_pk"} - set(reader.fieldnames or ())
+        if missing:
+            raise ConfigError(
+                f"products.path: {path} lacks the column(s) "
+                f"{', '.join(sorted(missing))} (expected sku, product_pk)"
+            )
+        for line, row in enumerate(reader, start=2):
+            sku, pk = (row.get("sku") or "").strip(), (row.get("product_pk") or "").strip()
+            if not sku or not pk.isdigit():
+                state.record_failure(
+                    f"{path.name}:{line}",
+                    "products",
+                    "invalid_sku_map_line",
+                    f"{path.name} line {line}: expected a sku and a numeric "
+                    f"product_pk, got {sku!r}, {pk!r}",
+                    raw=row,
+                    run_id=run_id,
+                )
+                continue
+            pairs[sku] = int(pk)
+    return state.replace_product_map(pairs.items())

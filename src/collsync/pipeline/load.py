@@ -1,0 +1,324 @@
+"""Load: apply a collection's plan to Akinon, every non-idempotent call journaled.
+
+Create and add-item are plain POSTs with no idempotency key, so each one is:
+
+1. an ``intent`` committed to the journal before it is sent;
+2. sent;
+3. on an answer, the map row and the journal confirmation committed in one transaction;
+   on a clean rejection, the intent is closed as ``failed``;
+4. on an unknown outcome (timeout, dropped connection, 5xx, or a crash), resolved by reading
+   Akinon before anything is sent again: adopt what the lost answer created, resend only when
+   nothing is there, and for several candidates record a conflict instead of guessing.
+
+Intents left open by a crashed run are resolved the same way, from the read-back, before planning.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import Counter
+from typing import TYPE_CHECKING, Any
+
+from collsync.errors import (
+    NotFoundError,
+    OutcomeUnknownError,
+    RejectedError,
+    ServiceError,
+)
+from collsync.logging import get_logger
+from collsync.pipeline.models import Action, CollectionPlan, Operation, Origin
+from collsync.target import AlreadyInCollectionError
+
+if TYPE_CHECKING:
+    from collsync.state import State
+    from collsync.target import AkinonClient, Collection
+
+log = get_logger("collsync.load")
+
+RESEND_LIMIT = 3
+
+
+class RecordFailed(Exception):
+    """A record could not be loaded; caught in :meth:`Loader.apply` and recorded."""
+
+    def __init__(self, stage: str, kind: str, reason: str) -> None:
+        super().__init__(reason)
+        self.stage, self.kind, self.reason = stage, kind, reason
+
+
+class Loader:
+    """Applies plans for one run; safe to use from many tasks at once."""
+
+    def __init__(self, akinon: AkinonClient, state: State, run_id: int, owner: str | None) -> None:
+        self.akinon = akinon
+        self.state = state
+        self.run_id = run_id
+        self.owner = owner
+        self.counts: Counter[str] = Counter()
+
+    # -- intents left by an earlier run ---------------------------------------------------------
+
+    def resolve_open_intents(self) -> set[str]:
+        """Settle intents a crashed run left open, from the read-back; returns blocked ids."""
+        blocked: set[str] = set()
+        for entry in self.state.open_intents():
+            if entry.operation == "create":
+                name = str(entry.payload["name"])
+                candidates = self.state.unmapped_target_named(name, entry.source_id)
+                if self.state.mapped(entry.source_id) is not None:
+                    self._close(entry.id, "superseded")
+                elif len(candidates) == 1:
+                    target = self.state.target_collection(candidates[0])
+                    assert target is not None
+                    with self.state.transaction() as conn:
+                        self.state.map_collection(
+                            conn,
+                            source_id=entry.source_id,
+                            source_slug=str(entry.payload.get("source_slug") or ""),
+                            pk=target["pk"],
+                            slug=target["slug"],
+                            public_url=target["public_url"],
+                            owner=self.owner,
+                        )
+                        self.state.journal_close(conn, entry.id, "adopted", {"pk": target["pk"]})
+                    self.counts["adopted"] += 1
+                    log.info(
+                        "collsync.load.collection_adopted",
+                        source_id=entry.source_id,
+                        akinon_pk=target["pk"],
+                    )
+                elif not candidates:
+                    self._close(entry.id, "abandoned")  # nothing was created: plan sends again
+                else:
+                    blocked.add(entry.source_id)
+                    self._conflict(entry.source_id, name, candidates)
+            elif entry.operation == "add_item":
+                collection_pk = int(entry.payload["collection_pk"])
+                product_pk = int(entry.payload["product_pk"])
+                target = self.state.target_collection(collection_pk)
+                found = [i for i in (target or {}).get("items", []) if i[1] == product_pk]
+                if found:
+                    with self.state.transaction() as conn:
+                        self.state.map_item(
+                            conn, entry.source_id, product_pk, int(found[0][0]), str(found[0][2])
+                        )
+                        self.state.journal_close(conn, entry.id, "adopted", {"pk": found[0][0]})
+                    self.counts["adopted"] += 1
+                else:
+                    self._close(entry.id, "abandoned")
+        return blocked
+
+    def _close(self, entry_id: int, outcome: str, result: Any = None) -> None:
+        with self.state.transaction() as conn:
+            self.state.journal_close(conn, entry_id, outcome, result)
+
+    def _conflict(self, source_id: str, name: str, candidates: list[int]) -> None:
+        pks = ", ".join(str(pk) for pk in candidates)
+        self.state.record_failure(
+            source_id,
+            "load",
+            "conflict",
+            f"a create of {name!r} may have succeeded, and Akinon has {len(candidates)} unmapped "
+            f"collections with that name (pk {pks}); delete the extra ones on Akinon and run again",
+            run_id=self.run_id,
+        )
+
+    # -- applying a plan ------------------------------------------------------------------------
+
+    async def apply(self, plan: CollectionPlan) -> bool:
+        """Apply one collection's plan; False if any part failed (and was recorded)."""
+        desired = plan.desired
+        sid = desired.source_id
+        try:
+            akinon_pk: int | None = None
+            latest: Collection | None = None
+            items = [op for op in plan.operations if op.action is Action.ADD_ITEM]
+            for op in plan.operations:
+                if op.action is Action.CREATE:
+                    latest = await self._create(desired.source_id, desired.source_slug, op)
+                    akinon_pk = latest.pk
+                    self.counts["created"] += 1
+                    if op.origin is Origin.DRIFT:
+                        self.counts["recreated"] += 1  # deleted on Akinon since it was mapped
+                elif op.action is Action.UPDATE:
+                    assert op.akinon_pk is not None
+                    latest = await self._update(op)
+                    akinon_pk = op.akinon_pk
+                elif op.action is Action.REMOVE_ITEM:
+                    await self._remove_item(op)
+            pk = akinon_pk if akinon_pk is not None else _pk_of(plan)
+            if items and pk is not None:
+                results = await asyncio.gather(
+                    *(self._add_item(sid, pk, op) for op in items), return_exceptions=True
+                )
+                errors = [r for r in results if isinstance(r, BaseException)]
+                if errors:
+                    raise errors[0]
+        except RecordFailed as failure:
+            self.counts["failed"] += 1
+            self.state.record_failure(
+                sid,
+                failure.stage,
+                failure.kind,
+                failure.reason,
+                raw={"name": desired.name},
+                run_id=self.run_id,
+            )
+            return False
+        except ServiceError as exc:
+            self.counts["failed"] += 1
+            self.state.record_failure(
+                sid,
+                "load",
+                type(exc).__name__,
+                str(exc),
+                raw={"name": desired.name},
+                run_id=self.run_id,
+            )
+            return False
+        self.state.set_synced(sid, desired.content_hash, latest)
+        self.state.resolve_failures(sid, ["load"])
+        if plan.unchanged:
+            self.counts["unchanged"] += 1
+        return True
+
+    async def _create(self, source_id: str, source_slug: str, op: Operation) -> Collection:
+        assert op.name is not None
+        assert op.status is not None
+        payload = {"name": op.name, "status": op.status, "source_slug": source_slug}
+        for _attempt in range(RESEND_LIMIT):
+            entry = self.state.journal_intent(self.run_id, "create", source_id, payload)
+            try:
+                created = await self.akinon.create_collection(op.name, op.status)
+            except OutcomeUnknownError as exc:
+                log.warning(
+                    "collsync.load.create_outcome_unknown", source_id=source_id, error=str(exc)
+                )
+                adopted = await self._find_created(entry, source_id, op.name)
+                if adopted is None:
+                    continue  # nothing there: the intent is closed, send again
+                created = adopted
+                outcome = "adopted"
+            except RejectedError as exc:
+                self._close(entry, "failed", str(exc))
+                raise RecordFailed(
+                    "load", "rejected", f"Akinon refused to create {op.name!r}: {exc.reason}"
+                ) from exc
+            else:
+                outcome = "confirmed"
+            with self.state.transaction() as conn:
+                self.state.map_collection(
+                    conn,
+                    source_id=source_id,
+                    source_slug=source_slug,
+                    pk=created.pk,
+                    slug=created.slug,
+                    public_url=created.public_url,
+                    owner=self.owner,
+                )
+                self.state.journal_close(conn, entry, outcome, {"pk": created.pk})
+            self.state.upsert_target(created)
+            log.info(
+                "collsync.load.collection_created",
+                source_id=source_id,
+                akinon_pk=created.pk,
+                outcome=outcome,
+            )
+            return created
+        raise RecordFailed(
+            "load", "unknown_outcome", f"creating {op.name!r}: no answer after {RESEND_LIMIT} tries"
+        )
+
+    async def _find_created(self, entry: int, source_id: str, name: str) -> Collection | None:
+        found = [c for c in await self.akinon.list_collections(search=name) if c.name == name]
+        mapped = (
+            {
+                int(r[0])
+                for r in self.state.db.conn.execute(
+                    "SELECT akinon_pk FROM collection_map WHERE source_id != ?", (source_id,)
+                ).fetchall()
+            }
+            if found
+            else set()
+        )
+        candidates = [c for c in found if c.pk not in mapped]
+        if len(candidates) == 1:
+            return candidates[0]
+        if not candidates:
+            self._close(entry, "abandoned")
+            return None
+        self._conflict(source_id, name, [c.pk for c in candidates])
+        raise RecordFailed("load", "conflict", f"several unmapped collections named {name!r}")
+
+    async def _update(self, op: Operation) -> Collection:
+        assert op.akinon_pk is not None
+        try:
+            updated = await self.akinon.update_collection(
+                op.akinon_pk, name=op.name, status=op.status
+            )
+        except RejectedError as exc:
+            raise RecordFailed(
+                "load", "rejected", f"Akinon refused to update pk {op.akinon_pk}: {exc.reason}"
+            ) from exc
+        self.counts["updated"] += 1
+        return updated
+
+    async def _remove_item(self, op: Operation) -> None:
+        assert op.item_pk is not None
+        assert op.product_pk is not None
+        with contextlib.suppress(NotFoundError):  # already gone: the desired state holds
+            await self.akinon.remove_item(op.item_pk)
+        self.state.unmap_item(op.source_id, op.product_pk)
+        self.counts["items_removed"] += 1
+
+    async def _add_item(self, source_id: str, collection_pk: int, op: Operation) -> None:
+        assert op.product_pk is not None
+        payload = {"collection_pk": collection_pk, "product_pk": op.product_pk, "note": op.note}
+        for _attempt in range(RESEND_LIMIT):
+            entry = self.state.journal_intent(
+                self.run_id, "add_item", source_id, payload, product_pk=op.product_pk
+            )
+            try:
+                item = await self.akinon.add_item(collection_pk, op.product_pk, op.note)
+                item_pk, note, outcome = item.pk, item.note or "", "confirmed"
+            except (OutcomeUnknownError, AlreadyInCollectionError) as exc:
+                present = await self._item_present(collection_pk, op.product_pk)
+                if present is None:
+                    if isinstance(exc, AlreadyInCollectionError):
+                        raise RecordFailed("load", "rejected", str(exc)) from exc
+                    self._close(entry, "abandoned")
+                    continue
+                item_pk, note = present
+                outcome = "adopted"
+            except RejectedError as exc:
+                self._close(entry, "failed", str(exc))
+                raise RecordFailed(
+                    "load",
+                    "rejected",
+                    f"Akinon refused product {op.product_pk} (sku {op.sku}): {exc.reason}",
+                ) from exc
+            with self.state.transaction() as conn:
+                self.state.map_item(conn, source_id, op.product_pk, item_pk, note)
+                self.state.journal_close(conn, entry, outcome, {"pk": item_pk})
+            self.counts["items_added"] += 1
+            return
+        raise RecordFailed(
+            "load",
+            "unknown_outcome",
+            f"adding product {op.product_pk}: no answer after {RESEND_LIMIT} tries",
+        )
+
+    async def _item_present(self, collection_pk: int, product_pk: int) -> tuple[int, str] | None:
+        collection = await self.akinon.get_collection(collection_pk)
+        for item in collection.items:
+            if item.product.pk == product_pk:
+                return item.pk, item.note or ""
+        return None
+
+
+def _pk_of(plan: CollectionPlan) -> int | None:
+    for op in plan.operations:
+        if op.akinon_pk is not None:
+            return op.akinon_pk
+    return None

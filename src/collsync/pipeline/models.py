@@ -1,0 +1,120 @@
+"""Frozen values passed between the pipeline stages."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Literal
+
+Status = Literal["public", "private"]
+
+
+@dataclass(frozen=True, slots=True)
+class SourceItem:
+    """A product of a source collection, as staged (``product_id`` is the store's id)."""
+
+    sku: str
+    product_id: str | None = None
+    name: str = ""
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class DesiredItem:
+    product_pk: int
+    note: str
+    sku: str
+
+
+@dataclass(frozen=True, slots=True)
+class ItemProblem:
+    """A source item that cannot be carried over (no Akinon product for it)."""
+
+    sku: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class DesiredCollection:
+    """What one source collection should look like on Akinon."""
+
+    source_id: str
+    source_slug: str
+    name: str
+    status: Status
+    items: tuple[DesiredItem, ...]
+    content_hash: str
+    dropped_fields: tuple[str, ...] = ()
+    item_problems: tuple[ItemProblem, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ActualItem:
+    item_pk: int
+    product_pk: int
+    note: str
+
+
+@dataclass(frozen=True, slots=True)
+class ActualCollection:
+    """An Akinon collection as read back."""
+
+    pk: int
+    name: str
+    slug: str | None
+    status: str | None
+    public_url: str | None
+    items: tuple[ActualItem, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Mapping:
+    """What collsync recorded for a source collection: its Akinon pk, and its items."""
+
+    akinon_pk: int
+    synced_hash: str | None
+    items: dict[int, tuple[int, str]] = field(default_factory=dict)
+    """product pk -> (Akinon item pk, note) for the items collsync added."""
+
+
+class Action(StrEnum):
+    CREATE = "create"
+    UPDATE = "update"
+    ADD_ITEM = "add_item"
+    REMOVE_ITEM = "remove_item"
+    DELETE = "delete"
+
+
+class Origin(StrEnum):
+    SOURCE = "source"
+    """The store changed (or the collection was never migrated)."""
+    DRIFT = "drift"
+    """Akinon was changed outside collsync."""
+
+
+@dataclass(frozen=True, slots=True)
+class Operation:
+    action: Action
+    source_id: str
+    origin: Origin
+    akinon_pk: int | None = None
+    name: str | None = None
+    status: Status | None = None
+    old_name: str | None = None
+    old_status: str | None = None
+    product_pk: int | None = None
+    sku: str | None = None
+    note: str = ""
+    item_pk: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CollectionPlan:
+    """The operations for one source collection; none means it is already as desired."""
+
+    desired: DesiredCollection
+    operations: tuple[Operation, ...]
+
+    @property
+    def unchanged(self) -> bool:
+        return not self.operations
