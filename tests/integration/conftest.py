@@ -105,6 +105,7 @@ class Sandbox:
         return {
             c["name"]: {"status": "public", "items": dict.fromkeys(members.get(c["id"], ()), "")}
             for c in self.seed.store.collections
+            if c.get("name")
         }
 
 

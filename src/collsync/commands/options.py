@@ -3,34 +3,45 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, overload
 
 import click
 
 from collsync import logging as collsync_logging
 
-if TYPE_CHECKING:
-    from collections.abc import Callable
+Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
 
 
-def logging_options(command: Callable[..., Any]) -> Callable[..., Any]:
+@overload
+def logging_options(command: Callable[..., Any]) -> Callable[..., Any]: ...
+@overload
+def logging_options(*, default_level: str) -> Decorator: ...
+def logging_options(
+    command: Callable[..., Any] | None = None, *, default_level: str = "info"
+) -> Callable[..., Any] | Decorator:
     """Add ``--json-logs`` and ``--log-level`` to a command and configure logging from them."""
 
-    @click.option("--json-logs", is_flag=True, help="Log JSON lines to stderr (for collectors).")
-    @click.option(
-        "--log-level",
-        type=click.Choice(collsync_logging.LEVELS, case_sensitive=False),
-        default="info",
-        show_default=True,
-        help="Least severe log level shown.",
-    )
-    @functools.wraps(command)
-    def wrapper(*args: Any, json_logs: bool, log_level: str, **kwargs: Any) -> Any:
-        collsync_logging.configure(json_logs=json_logs, level=log_level)
-        return command(*args, **kwargs)
+    def decorate(command: Callable[..., Any]) -> Callable[..., Any]:
+        @click.option(
+            "--json-logs", is_flag=True, help="Log JSON lines to stderr (for collectors)."
+        )
+        @click.option(
+            "--log-level",
+            type=click.Choice(collsync_logging.LEVELS, case_sensitive=False),
+            default=default_level,
+            show_default=True,
+            help="Least severe log level shown.",
+        )
+        @functools.wraps(command)
+        def wrapper(*args: Any, json_logs: bool, log_level: str, **kwargs: Any) -> Any:
+            collsync_logging.configure(json_logs=json_logs, level=log_level)
+            return command(*args, **kwargs)
 
-    return wrapper
+        return wrapper
+
+    return decorate(command) if command is not None else decorate
 
 
 def config_option(command: Callable[..., Any]) -> Callable[..., Any]:
