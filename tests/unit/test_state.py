@@ -1,0 +1,100 @@
+"""The state file: versioned schema, the run lock, atomic journal confirmations."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from collsync.errors import ConfigError, LockHeldError
+from collsync.state import SCHEMA_VERSION, State
+
+
+def test_a_new_file_gets_the_current_schema_in_wal_mode(tmp_path: Path) -> None:
+    state = State.open(tmp_path / "sub" / "state.db")
+    conn = state.db.conn
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    state.close()
+    State.open(tmp_path / "sub" / "state.db").close()  # opening again migrates nothing
+
+
+def test_a_newer_schema_is_refused_with_a_clear_message(tmp_path: Path) -> None:
+    state = State.open(tmp_path / "state.db")
+    state.db.conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    state.close()
+    with pytest.raises(ConfigError, match="written by a newer collsync"):
+        State.open(tmp_path / "state.db")
+
+
+def test_a_live_holder_blocks_and_a_dead_one_is_taken_over(tmp_path: Path) -> None:
+    state = State.open(tmp_path / "state.db")
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    with state.transaction() as conn:
+        conn.execute(
+            "INSERT INTO lock VALUES (1, ?, ?, 'sync', ?)",
+            (holder.pid, socket.gethostname(), time.time()),
+        )
+    with (
+        pytest.raises(LockHeldError, match=rf"collsync sync` \(pid {holder.pid} on"),
+        state.locked("migrate"),
+    ):
+        pass
+    holder.kill()
+    holder.wait()
+    with state.locked("migrate"):
+        row = state.db.conn.execute("SELECT pid, command FROM lock").fetchone()
+        assert tuple(row) == (os.getpid(), "migrate")
+    assert state.db.conn.execute("SELECT COUNT(*) FROM lock").fetchone()[0] == 0
+    state.close()
+
+
+def test_an_old_lock_from_another_host_is_taken_over(tmp_path: Path) -> None:
+    state = State.open(tmp_path / "state.db")
+    with state.transaction() as conn:
+        conn.execute("INSERT INTO lock VALUES (1, 1, 'elsewhere', 'sync', ?)", (time.time(),))
+    with pytest.raises(LockHeldError, match="on elsewhere"), state.locked("migrate"):
+        pass
+    with state.locked("migrate", stale_after=0.0):
+        pass
+    state.close()
+
+
+def test_a_confirmation_is_all_or_nothing(tmp_path: Path) -> None:
+    state = State.open(tmp_path / "state.db")
+    entry = state.journal_intent(1, "create", "s1", {"name": "Yaz"})
+
+    def crash_between_the_writes() -> None:
+        with state.transaction() as conn:
+            state.map_collection(
+                conn,
+                source_id="s1",
+                source_slug="yaz",
+                pk=5,
+                slug="yaz-1",
+                public_url=None,
+                owner=None,
+            )
+            raise RuntimeError("crash between the two writes")
+
+    with pytest.raises(RuntimeError):
+        crash_between_the_writes()
+    assert state.mapped("s1") is None
+    assert [e.id for e in state.open_intents()] == [entry]
+    state.close()
+
+
+def test_failures_are_counted_and_resolved(tmp_path: Path) -> None:
+    state = State.open(tmp_path / "state.db")
+    state.record_failure("r1", "load", "rejected", "first", run_id=1)
+    state.record_failure("r1", "load", "rejected", "second", run_id=2)
+    [failure] = state.failures()
+    assert (failure["attempts"], failure["reason"]) == (2, "second")
+    state.resolve_failures("r1", ["load"])
+    assert state.failures() == []
+    state.close()
