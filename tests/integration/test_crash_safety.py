@@ -117,3 +117,30 @@ def test_sigkill_with_dropped_answers_still_ends_exactly_once(sandbox: Sandbox) 
     sandbox.faults(drop_write_rate=0.0)
     assert sandbox.commerce_log.summary()["faults"].get("response_lost", 0) > 0
     assert sandbox.migrated() == sandbox.expected()
+
+
+def test_two_concurrent_migrations_the_second_exits_75_at_once(sandbox: Sandbox) -> None:
+    sandbox.faults(latency=0.02)
+    first = start_migrate(sandbox)
+    try:
+        kill_point = lambda: posts(sandbox, "/wishlists/user-collections/") >= 1  # noqa: E731
+        deadline = time.monotonic() + 30
+        while not kill_point():
+            assert time.monotonic() < deadline
+            time.sleep(0.005)
+        started = time.monotonic()
+        second = subprocess.run(
+            [sys.executable, "-m", "collsync", "migrate", "-c", str(sandbox.config)],
+            env={**os.environ, **ENV},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert second.returncode == 75, second.stderr
+        assert f"pid {first.pid}" in second.stderr
+        assert time.monotonic() - started < 10
+        assert first.wait(timeout=120) == 0
+    finally:
+        if first.poll() is None:
+            first.kill()
+    assert sandbox.migrated() == sandbox.expected()
