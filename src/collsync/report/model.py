@@ -1,0 +1,163 @@
+"""The diff report: what a sync would change, collection by collection, and what cannot carry over.
+
+Built from the plan (``pipeline.plan``) by :func:`build_report`; rendered by ``report.render``.
+The JSON form is a public contract, described by ``diff.schema.json`` beside this module.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from collsync.pipeline.models import Action, Origin
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from collsync.pipeline.models import ActualCollection, CollectionPlan
+
+SCHEMA_VERSION = 1
+CHANGE_ACTIONS = ("create", "recreate", "update", "delete")
+
+
+@dataclass(frozen=True, slots=True)
+class FieldChange:
+    field: str
+    """``name`` or ``status``."""
+    old: str | None
+    new: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ItemChange:
+    sku: str | None
+    product_pk: int
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """Everything that would change for one collection."""
+
+    action: str
+    """``create`` (never migrated), ``recreate`` (deleted on Akinon), ``update``, ``delete``."""
+    origin: str
+    """``source``: the store changed; ``drift``: Akinon was changed outside collsync."""
+    source_id: str
+    source_slug: str
+    name: str
+    akinon_pk: int | None = None
+    akinon_slug: str | None = None
+    fields: tuple[FieldChange, ...] = ()
+    items_added: tuple[ItemChange, ...] = ()
+    items_removed: tuple[ItemChange, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class NotCarried:
+    """Something in the store that will not reach Akinon, and why."""
+
+    kind: str
+    """``unresolved_product``, ``rejected_record`` or ``dropped_field``."""
+    record: str
+    reason: str
+
+
+@dataclass(slots=True)
+class DiffReport:
+    generated_at: str
+    source_url: str
+    target_url: str
+    changes: list[Change] = field(default_factory=list)
+    unchanged: int = 0
+    not_carried: list[NotCarried] = field(default_factory=list)
+    dropped_fields: Counter[str] = field(default_factory=Counter)
+    """Source field name -> how many collections have a value Akinon cannot hold."""
+
+    @property
+    def summary(self) -> dict[str, int]:
+        """Collections per action and per origin, items added and removed, and the rest."""
+        counts = dict.fromkeys(
+            (*CHANGE_ACTIONS, "source", "drift", "items_added", "items_removed"), 0
+        )
+        for change in self.changes:
+            counts[change.action] += 1
+            counts[change.origin] += 1
+            counts["items_added"] += len(change.items_added)
+            counts["items_removed"] += len(change.items_removed)
+        counts["unchanged"] = self.unchanged
+        counts["not_carried"] = len(self.not_carried)
+        return counts
+
+    @property
+    def has_changes(self) -> bool:
+        return bool(self.changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "generated_at": self.generated_at,
+            "source": self.source_url,
+            "target": self.target_url,
+            "summary": self.summary,
+            "changes": [asdict(c) for c in self.changes],
+            "not_carried": [asdict(n) for n in self.not_carried],
+            "dropped_fields": dict(sorted(self.dropped_fields.items())),
+        }
+
+
+def change_of(plan: CollectionPlan, actual: ActualCollection | None) -> Change | None:
+    """The report entry for one collection's plan (``None`` when nothing would change)."""
+    if plan.unchanged:
+        return None
+    desired = plan.desired
+    ops = plan.operations
+    origin = ops[0].origin.value
+    creates = [op for op in ops if op.action is Action.CREATE]
+    fields: tuple[FieldChange, ...]
+    if creates:
+        action = "recreate" if creates[0].origin is Origin.DRIFT else "create"
+        fields = (
+            FieldChange("name", None, desired.name),
+            FieldChange("status", None, desired.status),
+        )
+    else:
+        action = "update"
+        fields = tuple(
+            FieldChange(name, old, new)
+            for op in ops
+            if op.action is Action.UPDATE
+            for name, old, new in (
+                ("name", op.old_name, op.name),
+                ("status", op.old_status, op.status),
+            )
+            if old != new
+        )
+    removed = tuple(
+        ItemChange(op.sku, op.product_pk or 0, op.note)
+        for op in ops
+        if op.action is Action.REMOVE_ITEM
+    )
+    added = tuple(
+        ItemChange(op.sku, op.product_pk or 0, op.note)
+        for op in ops
+        if op.action is Action.ADD_ITEM
+    )
+    return Change(
+        action=action,
+        origin=origin,
+        source_id=desired.source_id,
+        source_slug=desired.source_slug,
+        name=desired.name,
+        akinon_pk=actual.pk if actual and action == "update" else None,
+        akinon_slug=actual.slug if actual and action == "update" else None,
+        fields=fields,
+        items_added=added,
+        items_removed=removed,
+    )
+
+
+def sorted_changes(changes: Iterable[Change]) -> list[Change]:
+    order = {action: n for n, action in enumerate(CHANGE_ACTIONS)}
+    return sorted(changes, key=lambda c: (order.get(c.action, 9), c.source_slug, c.source_id))
