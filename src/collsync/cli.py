@@ -46,12 +46,17 @@ def main() -> None:
 def _register_subcommands() -> None:
     from collsync.commands.check import check
     from collsync.commands.demo import demo
+    from collsync.commands.diff import apply_command, diff_command
+    from collsync.commands.export import export_map
     from collsync.commands.migrate import migrate_command
     from collsync.commands.sandbox import sandbox
     from collsync.commands.status import failures, status
 
     main.add_command(check)
     main.add_command(demo)
+    main.add_command(diff_command)
+    main.add_command(apply_command)
+    main.add_command(export_map)
     main.add_command(migrate_command)
     main.add_command(status)
     main.add_command(failures)

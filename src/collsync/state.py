@@ -85,7 +85,7 @@ _MIGRATIONS: list[str] = [
     CREATE INDEX target_collections_name ON target_collections (name);
     CREATE TABLE target_items (
         item_pk INTEGER PRIMARY KEY, collection_pk INTEGER NOT NULL,
-        product_pk INTEGER NOT NULL, note TEXT NOT NULL DEFAULT ''
+        product_pk INTEGER NOT NULL, note TEXT NOT NULL DEFAULT '', sku TEXT
     );
     CREATE INDEX target_items_collection ON target_items (collection_pk);
     """,
@@ -358,8 +358,8 @@ class State:
             (c.pk, c.name, c.slug, c.status, c.public_url),
         )
         conn.executemany(
-            "INSERT OR REPLACE INTO target_items VALUES (?, ?, ?, ?)",
-            [(i.pk, c.pk, i.product.pk, i.note or "") for i in c.items],
+            "INSERT OR REPLACE INTO target_items VALUES (?, ?, ?, ?, ?)",
+            [(i.pk, c.pk, i.product.pk, i.note or "", i.product.sku) for i in c.items],
         )
 
     def upsert_target(self, collection: Any) -> None:
@@ -375,7 +375,7 @@ class State:
         if row is None:
             return None
         items = self.db.conn.execute(
-            "SELECT item_pk, product_pk, note FROM target_items WHERE collection_pk = ?"
+            "SELECT item_pk, product_pk, note, sku FROM target_items WHERE collection_pk = ?"
             " ORDER BY item_pk",
             (pk,),
         ).fetchall()

@@ -53,6 +53,7 @@ class ActualItem:
     item_pk: int
     product_pk: int
     note: str
+    sku: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

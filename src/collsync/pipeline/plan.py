@@ -71,7 +71,7 @@ def plan_collection(
                     origin,
                     akinon_pk=actual.pk,
                     product_pk=product_pk,
-                    sku=want.sku if want else None,
+                    sku=want.sku if want else item.sku,
                     item_pk=item.item_pk,
                     note=item.note,
                 )

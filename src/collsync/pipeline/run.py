@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from collsync.errors import EXIT_OK, EXIT_RECORD_FAILURES
 from collsync.logging import get_logger
@@ -30,7 +30,7 @@ from collsync.state import State
 from collsync.target import AkinonClient
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Awaitable, Callable, Iterable, Iterator
 
     import httpx
 
@@ -38,6 +38,8 @@ if TYPE_CHECKING:
     from collsync.pipeline.extract import Progress
 
 log = get_logger("collsync.run")
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +106,79 @@ def merge_filters(config: Config, cli: CollectionFilters) -> CollectionFilters:
     return base.model_copy(update=changes)
 
 
+@dataclass
+class Context:
+    """Everything one run of a command works with."""
+
+    config: Config
+    options: MigrateOptions
+    state: State
+    store: StoreClient
+    akinon: AkinonClient
+    run_id: int
+    summary: RunSummary
+    progress: Progress
+    generation: int = 0
+    blocked: set[str] = field(default_factory=set)
+    loader: Loader | None = None
+
+
+async def run_command(
+    config: Config,
+    options: MigrateOptions,
+    command: str,
+    body: Callable[[Context], Awaitable[T]],
+    *,
+    progress: Progress | None = None,
+    transports: Transports | None = None,
+    resumable: bool = True,
+) -> T:
+    """Open the state, take the lock, open both clients, record the run, and run ``body``."""
+    transports = transports or Transports()
+    state = State.open(config.state.path)
+    try:
+        with state.locked(command, stale_after=config.state.lock_stale_after):
+            async with (
+                StoreClient.from_config(config, transport=transports.store) as store,
+                AkinonClient.from_config(config, transport=transports.akinon) as akinon,
+            ):
+                unfinished = None
+                if resumable and not options.restart:
+                    unfinished = state.unfinished_run(command)
+                if unfinished is not None:
+                    run_id = int(unfinished["id"])
+                    state.resume_run(run_id)
+                    log.info("collsync.run.resumed", run_id=run_id, command=command)
+                else:
+                    if options.restart:
+                        state.clear_checkpoints("extract.")
+                    run_id = state.start_run(command, options.filters.to_wire())
+                summary = RunSummary(
+                    run_id, command, resumed=unfinished is not None, state_path=str(state.path)
+                )
+                ctx = Context(
+                    config,
+                    options,
+                    state,
+                    store,
+                    akinon,
+                    run_id,
+                    summary,
+                    progress or extract.NoProgress(),
+                )
+                try:
+                    result = await body(ctx)
+                except BaseException:
+                    state.finish_run(run_id, "failed", summary.to_dict())
+                    raise
+                summary.open_failures = state.open_failures_of_run(run_id)
+                state.finish_run(run_id, "done", summary.to_dict())
+                log.info("collsync.run.finished", **summary.to_dict())
+                return result
+    finally:
+        state.close()
+
+
 async def migrate(
     config: Config,
     options: MigrateOptions,
@@ -111,119 +186,88 @@ async def migrate(
     progress: Progress | None = None,
     transports: Transports | None = None,
 ) -> RunSummary:
-    transports = transports or Transports()
-    state = State.open(config.state.path)
-    try:
-        command = "migrate --dry-run" if options.dry_run else "migrate"
-        with state.locked(command, stale_after=config.state.lock_stale_after):
-            async with (
-                StoreClient.from_config(config, transport=transports.store) as store,
-                AkinonClient.from_config(config, transport=transports.akinon) as akinon,
-            ):
-                return await _migrate(config, options, state, store, akinon, command, progress)
-    finally:
-        state.close()
+    """The whole migration (or, with ``dry_run``, its plan): exactly once, resumable."""
 
+    async def body(ctx: Context) -> RunSummary:
+        await prepare(ctx)
+        plans = (plan for plan, _actual in planned(ctx))
+        if ctx.options.dry_run:
+            for plan in plans:
+                count_planned(ctx.summary, plan)
+                ctx.progress.advance("load")
+        else:
+            await load(ctx, plans)
+        return ctx.summary
 
-async def _migrate(
-    config: Config,
-    options: MigrateOptions,
-    state: State,
-    store: StoreClient,
-    akinon: AkinonClient,
-    command: str,
-    progress: Progress | None,
-) -> RunSummary:
-    progress = progress or extract.NoProgress()
-    unfinished = None if options.restart else state.unfinished_run(command)
-    if unfinished is not None:
-        run_id = int(unfinished["id"])
-        state.resume_run(run_id)
-        log.info("collsync.run.resumed", run_id=run_id, command=command)
-    else:
-        if options.restart:
-            state.clear_checkpoints("extract.")
-        run_id = state.start_run(command, options.filters.to_wire())
-    summary = RunSummary(
-        run_id, command, resumed=unfinished is not None, state_path=str(state.path)
+    command = "migrate --dry-run" if options.dry_run else "migrate"
+    return await run_command(
+        config, options, command, body, progress=progress, transports=transports
     )
-    try:
-        await _stages(config, options, state, store, akinon, run_id, summary, progress)
-    except BaseException:
-        state.finish_run(run_id, "failed", summary.to_dict())
-        raise
-    summary.open_failures = state.open_failures_of_run(run_id)
-    state.finish_run(run_id, "done", summary.to_dict())
-    log.info("collsync.run.finished", **summary.to_dict())
-    return summary
 
 
-async def _stages(
-    config: Config,
-    options: MigrateOptions,
-    state: State,
-    store: StoreClient,
-    akinon: AkinonClient,
-    run_id: int,
-    summary: RunSummary,
-    progress: Progress,
-) -> None:
+def count_planned(summary: RunSummary, plan: CollectionPlan) -> None:
+    for op in plan.operations:
+        summary.planned[f"{op.action.value}:{op.origin.value}"] += 1
+
+
+async def prepare(ctx: Context) -> None:
+    """Products, extract, membership, read-back, and intents left open by an earlier run."""
+    config, state, summary = ctx.config, ctx.state, ctx.summary
     if config.products.resolve == "sku-map":
         assert config.products.path is not None
         summary.counts["products_mapped"] = extract.load_sku_map(
-            state, config.products.path, run_id
+            state, config.products.path, ctx.run_id
         )
     staged = await extract.extract_collections(
-        store,
+        ctx.store,
         state,
-        run_id,
-        options.filters,
+        ctx.run_id,
+        ctx.options.filters,
         page_size=config.source.page_size,
-        limit=options.limit,
+        limit=ctx.options.limit,
         resume=summary.resumed,
-        progress=progress,
+        progress=ctx.progress,
     )
+    ctx.generation = staged.generation
     summary.counts["staged"] = staged.staged
     summary.counts["rejected"] = staged.rejected
     if config.items.from_ == "store":
         summary.counts["memberships"] = await extract.extract_items_from_store(
-            store,
+            ctx.store,
             state,
-            run_id,
+            ctx.run_id,
             staged.generation,
             page_size=config.source.page_size,
             resume=summary.resumed,
-            progress=progress,
+            progress=ctx.progress,
         )
     elif config.items.from_ == "file":
         assert config.items.path is not None
         summary.counts["memberships"] = extract.extract_items_from_file(
-            state, run_id, staged.generation, config.items.path
+            state, ctx.run_id, staged.generation, config.items.path
         )
-    await read_back(akinon, state, progress)
-    loader = Loader(akinon, state, run_id, config.target.email)
-    blocked = loader.resolve_open_intents()
-    rules = rules_from(config)
-    resolver = _resolver(config, state)
-    workers = max(1, config.run.concurrency)
+    await read_back(ctx.akinon, state, ctx.progress)
+    ctx.loader = Loader(ctx.akinon, state, ctx.run_id, config.target.email)
+    ctx.blocked = ctx.loader.resolve_open_intents()
+    ctx.progress.start("load", ctx.options.limit or staged.staged)
+
+
+async def load(ctx: Context, plans: Iterable[CollectionPlan]) -> None:
+    """Apply plans with ``run.concurrency`` collections in flight."""
+    loader = ctx.loader
+    assert loader is not None
+    workers = max(1, ctx.config.run.concurrency)
     queue: asyncio.Queue[CollectionPlan | None] = asyncio.Queue(maxsize=workers * 2)
-    progress.start("load", options.limit or staged.staged)
 
     async def worker() -> None:
         while (plan := await queue.get()) is not None:
             await loader.apply(plan)
-            progress.advance("load")
+            ctx.progress.advance("load")
 
-    tasks = [asyncio.create_task(worker()) for _ in range(0 if options.dry_run else workers)]
+    tasks = [asyncio.create_task(worker()) for _ in range(workers)]
     try:
-        for plan in _plans(
-            state, staged.generation, options, rules, resolver, blocked, run_id, summary
-        ):
-            for op in plan.operations:
-                summary.planned[f"{op.action.value}:{op.origin.value}"] += 1
-            if options.dry_run:
-                progress.advance("load")
-                continue
+        for plan in plans:
+            count_planned(ctx.summary, plan)
             await queue.put(plan)
         for _ in tasks:
             await queue.put(None)
@@ -231,40 +275,18 @@ async def _stages(
     finally:
         for task in tasks:
             task.cancel()
-    summary.counts.update(loader.counts)
-    if options.full_selection:
-        state.resolve_stale_failures(("extract", "extract.products", "transform"), run_id)
+    ctx.summary.counts.update(loader.counts)
+    if ctx.options.full_selection:
+        ctx.state.resolve_stale_failures(("extract", "extract.products", "transform"), ctx.run_id)
 
 
-def _resolver(config: Config, state: State) -> Any:
-    if config.products.resolve == "identity":
-
-        def identity(item: SourceItem) -> int | None:
-            value = item.product_id or ""
-            return int(value) if value.isdigit() else None
-
-        return identity
-
-    def by_sku(item: SourceItem) -> int | None:
-        return state.product_pk(item.sku)
-
-    return by_sku
-
-
-def _plans(
-    state: State,
-    generation: int,
-    options: MigrateOptions,
-    rules: Rules,
-    resolver: Any,
-    blocked: set[str],
-    run_id: int,
-    summary: RunSummary,
-) -> Iterator[CollectionPlan]:
+def planned(ctx: Context) -> Iterator[tuple[CollectionPlan, ActualCollection | None]]:
     """Transform and plan every staged collection, one at a time (memory stays flat)."""
-    for row in state.iter_staged(generation, options.limit):
+    state, summary, run_id = ctx.state, ctx.summary, ctx.run_id
+    rules, resolver = rules_from(ctx.config), _resolver(ctx.config, state)
+    for row in state.iter_staged(ctx.generation, ctx.options.limit):
         sid = row["source_id"]
-        if sid in blocked:
+        if sid in ctx.blocked:
             summary.counts["blocked"] += 1
             continue
         items = [
@@ -274,7 +296,7 @@ def _plans(
                 name=i["name"] or "",
                 note=i["note"] or "",
             )
-            for i in state.staged_items_of(sid, generation)
+            for i in state.staged_items_of(sid, ctx.generation)
         ]
         try:
             desired = transform(row["raw"], items, rules, resolver)
@@ -300,7 +322,23 @@ def _plans(
                 raw={"collection": sid, "sku": problem.sku},
                 run_id=run_id,
             )
-        yield plan_collection(desired, _mapping(state, sid), _actual(state, sid))
+        actual = _actual(state, sid)
+        yield plan_collection(desired, _mapping(state, sid), actual), actual
+
+
+def _resolver(config: Config, state: State) -> Any:
+    if config.products.resolve == "identity":
+
+        def identity(item: SourceItem) -> int | None:
+            value = item.product_id or ""
+            return int(value) if value.isdigit() else None
+
+        return identity
+
+    def by_sku(item: SourceItem) -> int | None:
+        return state.product_pk(item.sku)
+
+    return by_sku
 
 
 def _mapping(state: State, source_id: str) -> Mapping | None:
@@ -321,7 +359,7 @@ def _actual(state: State, source_id: str) -> ActualCollection | None:
         slug=target["slug"],
         status=target["status"],
         public_url=target["public_url"],
-        items=tuple(ActualItem(int(i[0]), int(i[1]), str(i[2])) for i in target["items"]),
+        items=tuple(ActualItem(int(i[0]), int(i[1]), str(i[2]), i[3]) for i in target["items"]),
     )
 
 
