@@ -28,7 +28,8 @@ def test_demo_migrates_reruns_with_no_writes_and_shows_a_change(tmp_path: Path) 
     assert "Collections created" in out
     assert any("Collections created" in line and " 40 " in line for line in out.splitlines())
     assert "Write requests sent to Akinon by the second run: 0" in out
-    assert "update (source)" in out
+    assert "1 to update" in out
+    assert "(yenilendi)" in out
     assert "Sample public URL http://127.0.0.1:" in out
     assert (tmp_path / "demo" / "state.db").exists()
     assert "Traceback" not in done.stderr

@@ -16,7 +16,9 @@ from collsync.commands.migrate import print_summary
 from collsync.commands.options import logging_options
 from collsync.commands.progress import StageProgress
 from collsync.config import load_config
+from collsync.pipeline.diff import diff
 from collsync.pipeline.run import MigrateOptions, migrate
+from collsync.report.render import render
 from collsync.sandbox import (
     AKINON_EMAIL,
     AKINON_PASSWORD,
@@ -114,10 +116,12 @@ def demo(directory: Path, collections: int) -> None:
             f"Write requests sent to Akinon by the second run: {_writes(commerce_app) - writes}"
         )
 
-        console.rule("4. The store changes: what would a sync do?")
+        console.rule("4. The store changes: `collsync diff` shows what a sync would do")
         changed = asyncio.run(_rename_one(store_url, seed.store.collections[0]))
         console.print(f"Renamed in the store: {seed.store.collections[0]['name']!r} -> {changed!r}")
-        print_summary(_migrate(config, MigrateOptions(dry_run=True)), dry_run=True)
+        with StageProgress() as progress:
+            report, _plan = asyncio.run(diff(config, MigrateOptions(), progress=progress))
+        click.echo(render(report, "table", color=console.is_terminal, width=console.width))
 
         state = State.open(config.state.path)
         try:

@@ -49,11 +49,11 @@ if TYPE_CHECKING:
 PLAN_FORMAT = "collsync-plan"
 PLAN_VERSION = 1
 FIELD_LABELS = {
-    "description": "description",
-    "seopagetitle": "SEO page title",
+    "description": "a description",
+    "seopagetitle": "an SEO page title",
     "seometakeywords": "SEO meta keywords",
-    "seopagedescription": "SEO page description",
-    "author": "author",
+    "seopagedescription": "an SEO page description",
+    "author": "an author",
 }
 
 
@@ -124,7 +124,7 @@ def _not_carried(ctx: Context, dropped: dict[str, int]) -> list[NotCarried]:
         NotCarried(
             "dropped_field",
             name,
-            f"{count} collection(s) have a {FIELD_LABELS.get(name, name)}; Akinon "
+            f"{count} collection(s) have {FIELD_LABELS.get(name, name)}; Akinon "
             "collections cannot hold it (kept in the state)",
         )
         for name, count in sorted(dropped.items())
