@@ -35,6 +35,9 @@ from collsync.logging import get_logger
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
+    # Fixed headers, or a function giving them at each attempt (they may change meanwhile).
+    Headers = Mapping[str, str] | Callable[[], Mapping[str, str]] | None
+
 T = TypeVar("T")
 
 log = get_logger("collsync.http")
@@ -54,6 +57,15 @@ class Limits:
     attempts: int = 5
     wait_initial: float = 0.2
     wait_max: float = 10.0
+    retry_after_max: float = 120.0
+    """The longest ``Retry-After`` honoured; a longer one is reported instead of waited out."""
+
+
+def _limiter(rate: float | None) -> AsyncLimiter | None:
+    if not rate:
+        return None
+    # aiolimiter's bucket holds max_rate tokens: below one request a second, stretch the period.
+    return AsyncLimiter(rate, 1.0) if rate >= 1 else AsyncLimiter(1, 1.0 / rate)
 
 
 class _Unsent(TransientError):
@@ -99,7 +111,7 @@ class ServiceClient:
             follow_redirects=False,
         )
         self._slots = asyncio.Semaphore(self.limits.concurrency)
-        self._rate = AsyncLimiter(self.limits.rate_limit, 1.0) if self.limits.rate_limit else None
+        self._rate = _limiter(self.limits.rate_limit)
 
     async def __aenter__(self) -> Self:
         return self
@@ -125,7 +137,7 @@ class ServiceClient:
         json_body: Any = None,
         content: bytes | None = None,
         params: Mapping[str, Any] | None = None,
-        headers: Mapping[str, str] | None = None,
+        headers: Headers = None,
         read: None = None,
     ) -> httpx.Response: ...
 
@@ -140,7 +152,7 @@ class ServiceClient:
         json_body: Any = None,
         content: bytes | None = None,
         params: Mapping[str, Any] | None = None,
-        headers: Mapping[str, str] | None = None,
+        headers: Headers = None,
         read: Callable[[httpx.Response], T],
     ) -> T: ...
 
@@ -154,7 +166,7 @@ class ServiceClient:
         json_body: Any = None,
         content: bytes | None = None,
         params: Mapping[str, Any] | None = None,
-        headers: Mapping[str, str] | None = None,
+        headers: Headers = None,
         read: Callable[[httpx.Response], T] | None = None,
     ) -> T | httpx.Response:
         """Send with retries and return ``read(response)`` (the response itself by default).
@@ -169,7 +181,11 @@ class ServiceClient:
             if isinstance(exc, _Unsent):
                 return True
             if isinstance(exc, ThrottledError):
-                return exc.retry_after if exc.retry_after is not None else True
+                if exc.retry_after is None:
+                    return True
+                # A hint longer than we are willing to wait ends the retries: the record fails
+                # now and a later run picks it up, instead of a cron job sleeping for hours.
+                return exc.retry_after if exc.retry_after <= self.limits.retry_after_max else False
             return isinstance(exc, TransientError) and not isinstance(exc, OutcomeUnknownError)
 
         try:
@@ -206,23 +222,27 @@ class ServiceClient:
         json_body: Any,
         content: bytes | None,
         params: Mapping[str, Any] | None,
-        headers: Mapping[str, str] | None,
+        headers: Headers,
     ) -> httpx.Response:
         where: dict[str, Any] = {"service": self.service, "endpoint": endpoint}
+        # Computed at each attempt: a login by another task may have changed cookie and CSRF.
+        sent = dict(headers() if callable(headers) else (headers or {}))
         if json_body is not None:
             content = json.dumps(json_body, ensure_ascii=False).encode()
-            headers = {"Content-Type": "application/json", **(headers or {})}
+            sent = {"Content-Type": "application/json", **sent}
         async with self._slots:
             if self._rate is not None:
                 await self._rate.acquire()
             started = time.perf_counter()
             try:
                 response = await self._http.request(
-                    method, path, content=content, params=params, headers=headers
+                    method, path, content=content, params=params, headers=sent
                 )
             except _UNSENT as exc:
+                _log_failure(method, path, started, exc, where)
                 raise _Unsent(f"could not connect: {exc!r}", **where) from exc
             except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
+                _log_failure(method, path, started, exc, where)
                 kind = "timed out" if isinstance(exc, httpx.TimeoutException) else "connection lost"
                 if idempotent:
                     raise TransientError(f"{kind}: {exc!r}", **where) from exc
@@ -252,6 +272,19 @@ class ServiceClient:
                 **where,
             )
         return response
+
+
+def _log_failure(
+    method: str, path: str, started: float, exc: Exception, where: dict[str, Any]
+) -> None:
+    log.debug(
+        "collsync.http.request_failed",
+        method=method,
+        path=path,
+        error=type(exc).__name__,
+        duration_ms=round((time.perf_counter() - started) * 1000, 1),
+        **where,
+    )
 
 
 def decode_json(response: httpx.Response, *, service: str, endpoint: str) -> Any:

@@ -14,6 +14,7 @@ JSON and the reason, for the pipeline to record.
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -269,7 +270,8 @@ class StoreClient(ServiceClient):
         if response.status_code in (404, 405):
             # The store answers every RPC call with HTTP 200: this URL is not its API.
             raise ConfigError(
-                f"source.url: {self._http.base_url}{path} answered HTTP {response.status_code}; "
+                f"source.url: {str(self._http.base_url).rstrip('/')}{path} answered HTTP "
+                f"{response.status_code}; "
                 "it is not a store RPC handler: check source.url"
             )
         data = decode_json(response, service=self.service, endpoint=endpoint)
@@ -283,8 +285,8 @@ class StoreClient(ServiceClient):
             raise AuthenticationError(f"the store refused the API key: {message}", **where)
         if code == "404":
             raise ConfigError(
-                f"source.url: {self._http.base_url}{path} is not a store RPC handler "
-                f"(the store answered: {message or 'not found'}); check source.url"
+                f"source.url: {str(self._http.base_url).rstrip('/')}{path} is not a store RPC "
+                f"handler (the store answered: {message or 'not found'}); check source.url"
             )
         if code == "500" and _blames_request(message):
             raise RejectedError(f"the store rejected the request: {message}", body=data, **where)
@@ -340,10 +342,6 @@ class StoreClient(ServiceClient):
 
     # -- products -------------------------------------------------------------------------------
 
-    async def count_products(self, filters: ProductFilters | None = None) -> int:
-        payload = {"filters": filters.to_wire()} if filters and filters.to_wire() else {}
-        return _parse_count(await self.call("count", payload), "count")
-
     async def get_products(
         self, page: int = 1, page_size: int = MAX_PAGE_SIZE, filters: ProductFilters | None = None
     ) -> Page[ProductRecord]:
@@ -372,8 +370,18 @@ class StoreClient(ServiceClient):
     ) -> AsyncIterator[Any]:
         page_size = _check_page_size(page_size)
         number = start
+        previous: list[Any] | None = None
         while True:
             page = await get(number, page_size, filters)
+            ids = [r.id for r in page.records] + [r.record_id for r in page.rejected]
+            if previous is not None and ids and ids == previous:
+                # A store that ignores pageNumber would otherwise be read forever.
+                raise ProtocolError(
+                    f"page {number} repeats page {number - 1}: the store ignores pagination",
+                    service=self.service,
+                    endpoint=f"POST {API_PREFIX}/...get",
+                )
+            previous = ids
             if page.size:
                 yield page
             if page.size < page_size:
@@ -434,9 +442,14 @@ def _parse_count(raw: Any, handler: str) -> int:
     return count
 
 
-_REQUEST_FAULTS = ("filter", "json", "invalid", "data", "pagination", "page", "required", "length")
+# The store documents one error code, 500, for a server fault and for a bad request alike; these
+# phrases blame the request (sent again it would fail again), anything else is a server fault.
+_REQUEST_FAULT = re.compile(
+    r"\binvalid\b|\bunknown (?:filter|key|field|parameter)\b|\bfilters?\b|\bjson\b"
+    r"|\brequired\b|\bmissing\b|\btoo long\b|\b255\b|\bmalformed\b|\bnot a guid\b",
+    re.IGNORECASE,
+)
 
 
 def _blames_request(message: str) -> bool:
-    lowered = message.lower()
-    return any(word in lowered for word in _REQUEST_FAULTS)
+    return bool(_REQUEST_FAULT.search(message))

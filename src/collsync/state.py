@@ -434,6 +434,13 @@ class State:
                 (content_hash, now_iso(), source_id),
             )
 
+    def mapped_pks(self, *, excluding: str) -> set[int]:
+        """Akinon pks mapped to any source collection but ``excluding``."""
+        rows = self.db.conn.execute(
+            "SELECT akinon_pk FROM collection_map WHERE source_id != ?", (excluding,)
+        ).fetchall()
+        return {int(r[0]) for r in rows}
+
     def items_mapped(self, source_id: str) -> dict[int, tuple[int, str]]:
         rows = self.db.conn.execute(
             "SELECT product_pk, akinon_item_pk, note FROM item_map WHERE source_id = ?",

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from collsync.errors import (
     AuthenticationError,
+    ConfigError,
     NotFoundError,
     ProtocolError,
     RejectedError,
@@ -41,6 +42,16 @@ ITEMS = "/wishlists/user-collection-items/"
 PUBLIC = "/wishlists/user-collection/"
 LOGIN = "/users/login/"
 Status = Literal["public", "private"]
+
+
+RELOGINS = 3
+"""Logins one request may trigger: its own session may expire, then a fresh one under load."""
+
+
+def _session_refused(response: httpx.Response) -> bool:
+    if response.status_code == 401:
+        return True
+    return response.status_code == 403 and b"CSRF" in response.content[:300]
 
 
 class AlreadyInCollectionError(RejectedError):
@@ -104,8 +115,9 @@ def _summary(fields: dict[str, list[str]]) -> str:
 
 
 def _is_already_in_collection(fields: dict[str, list[str]]) -> bool:
+    # Only asked of add-item answers: "already in the collection", or DRF's unique-together text.
     text = " ".join(m.lower() for msgs in fields.values() for m in msgs)
-    return "already" in text or "unique set" in text
+    return ("already" in text and "collection" in text) or "unique set" in text
 
 
 class AkinonClient(ServiceClient):
@@ -178,6 +190,14 @@ class AkinonClient(ServiceClient):
             idempotent=True,  # logging in twice is harmless
             json_body={"email": self._email, "password": self._password},
         )
+        if response.status_code in (404, 405) or "json" not in response.headers.get(
+            "Content-Type", ""
+        ):
+            raise ConfigError(
+                f"target.url: {str(self._http.base_url).rstrip('/')}{LOGIN} answered HTTP "
+                f"{response.status_code} ({response.headers.get('Content-Type', 'no type')}), "
+                "not an Akinon login: check target.url"
+            )
         body = decode_json(response, service=self.service, endpoint=endpoint)
         if response.status_code in (400, 401, 403):
             fields = _field_messages(body)
@@ -239,7 +259,7 @@ class AkinonClient(ServiceClient):
         if not self._logged_in and self.mode == "session":
             await self._relogin(self._generation)
         idempotent = method in ("GET", "PATCH", "DELETE")  # PATCH sets absolute values
-        for attempt in (1, 2):
+        for attempt in range(1, RELOGINS + 2):
             generation = self._generation
             response = await self.send(
                 method,
@@ -248,10 +268,12 @@ class AkinonClient(ServiceClient):
                 idempotent=idempotent,
                 json_body=json_body,
                 params=params,
-                headers=self._auth_headers(method),
+                headers=lambda: self._auth_headers(method),
             )
-            if response.status_code == 401 and attempt == 1 and self.mode == "session":
-                log.info("collsync.target.session_expired", endpoint=endpoint)
+            # A 401, or a CSRF refusal, proves the request was not carried out: log in again
+            # (once per session, however many requests notice) and send it again.
+            if self.mode == "session" and attempt <= RELOGINS and _session_refused(response):
+                log.info("collsync.target.session_expired", endpoint=endpoint, attempt=attempt)
                 await self._relogin(generation)
                 continue
             return self._read(response, endpoint=endpoint, expect=expect)
@@ -272,8 +294,7 @@ class AkinonClient(ServiceClient):
         if status == 404:
             raise NotFoundError(message, body=body, **where)
         if 400 <= status < 500:
-            cls = AlreadyInCollectionError if _is_already_in_collection(fields) else RejectedError
-            raise cls(message, fields=fields, body=body, **where)
+            raise RejectedError(message, fields=fields, body=body, **where)
         raise ProtocolError(f"unexpected HTTP {status}", body=body, **where)
 
     def _model(self, model: Callable[[Any], Any], body: Any, endpoint: str) -> Any:
@@ -319,33 +340,48 @@ class AkinonClient(ServiceClient):
 
         The first page tells the count and the page size the server really used; the remaining
         pages are then fetched a window at a time, ``concurrency`` pages at once (so memory does
-        not grow with the account). A collection seen on two pages (the list shifted while it was
-        read) is yielded once.
+        not grow with the account). Pages are numbered, so a list that changes while it is read
+        shifts under the reader: when any page reports another count, or fewer collections came
+        than counted, the list is read once more, sequentially, and what was missed is yielded.
+        A list that keeps changing can still hide a collection, so callers confirm an absence
+        (``get_collection``) before acting on it.
         """
         first = await self.list_page(1, search=search, product_id=product_id)
         if on_count is not None:
             on_count(first.count)
         seen: set[int] = set()
+        counts = {first.count}
         for collection in first.results:
             seen.add(collection.pk)
             yield collection
-        if first.next is None or not first.results:
-            return
-        served = len(first.results)  # the cap may be below what we asked for
-        last = math.ceil(first.count / served)
-        window = max(1, self.limits.concurrency)
-        for start in range(2, last + 1, window):
-            numbers = range(start, min(start + window, last + 1))
-            pages = await asyncio.gather(
-                *(self._page_or_none(n, search, product_id) for n in numbers)
-            )
-            for page in pages:
-                for collection in page.results if page else ():
+        if first.next is not None and first.results:
+            served = len(first.results)  # the cap may be below what we asked for
+            last = math.ceil(first.count / served)
+            window = max(1, self.limits.concurrency)
+            for start in range(2, last + 1, window):
+                numbers = range(start, min(start + window, last + 1))
+                pages = await asyncio.gather(
+                    *(self._page_or_none(n, search, product_id) for n in numbers)
+                )
+                for page in pages:
+                    if page is None:
+                        counts.add(-1)  # the list shrank while it was read
+                        continue
+                    counts.add(page.count)
+                    for collection in page.results:
+                        if collection.pk not in seen:
+                            seen.add(collection.pk)
+                            yield collection
+        if len(counts) > 1 or len(seen) < first.count:
+            log.warning("collsync.target.list_moved", counts=sorted(counts), read=len(seen))
+            number: int | None = 1
+            while number is not None:
+                page = await self.list_page(number, search=search, product_id=product_id)
+                for collection in page.results:
                     if collection.pk not in seen:
                         seen.add(collection.pk)
                         yield collection
-            if any(page is None for page in pages):
-                return  # the list shrank while we read it
+                number = number + 1 if page.next else None
 
     async def _page_or_none(
         self, number: int, search: str | None, product_id: int | None
@@ -410,13 +446,29 @@ class AkinonClient(ServiceClient):
     async def add_item(self, collection_pk: int, product_pk: int, note: str = "") -> Item:
         """Add a product; raises :class:`AlreadyInCollectionError` when it is there already."""
         endpoint = f"POST {ITEMS}"
-        body = await self.request(
-            "POST",
-            ITEMS,
-            endpoint=endpoint,
-            json_body={"product_id": product_pk, "usercollection_id": collection_pk, "note": note},
-            expect=(200, 201),
-        )
+        try:
+            body = await self.request(
+                "POST",
+                ITEMS,
+                endpoint=endpoint,
+                json_body={
+                    "product_id": product_pk,
+                    "usercollection_id": collection_pk,
+                    "note": note,
+                },
+                expect=(200, 201),
+            )
+        except RejectedError as exc:
+            if _is_already_in_collection(exc.fields):
+                raise AlreadyInCollectionError(
+                    exc.reason,
+                    fields=exc.fields,
+                    body=exc.body,
+                    service=self.service,
+                    endpoint=endpoint,
+                    status=exc.status,
+                ) from exc
+            raise
         item: Item = self._model(Item.model_validate, body, endpoint)
         return item
 

@@ -52,7 +52,7 @@ def write_config(tmp_path: Path, store: str, commerce: str) -> Path:
 def test_check_reports_both_services(tmp_path: Path, urls: tuple[str, str]) -> None:
     result = CliRunner().invoke(main, ["check", "-c", str(write_config(tmp_path, *urls))], env=ENV)
     assert result.exit_code == 0, result.output
-    assert "12 collections, 20 products" in result.output
+    assert "12 collections, products API answers" in result.output
     assert f"logged in as {AKINON_EMAIL}, 0 collections" in result.output
 
 

@@ -203,7 +203,7 @@ async def test_plain_json_and_pseudo_json_are_both_accepted(client: httpx.AsyncC
         ("collections/get", "author", ["Mr Example"]),
         ("get", "sku", "SKU-000001"),
         ("get", "id", ["SKU-000001"]),
-        ("count", "collections", [ex.DOC_IDS[0]]),
+        ("get", "collections", [ex.DOC_IDS[0]]),
     ],
 )
 async def test_an_invalid_filter_is_a_500_naming_it(
@@ -384,7 +384,8 @@ async def test_walking_pages_of_7_returns_every_record_once() -> None:
         assert keys == sorted(keys)
         products = await walk(c, "get", 7)
         assert [p["sku"] for p in products] == [p["sku"] for p in seed.products]
-        assert await rpc(c, "count") == {"count": "30"}
+        # products/count is documented nowhere: the store answers it as an unknown handler
+        assert (await rpc(c, "count"))["error"]["code"] == 404
 
 
 async def test_malformed_records_are_returned_as_stored() -> None:
@@ -437,8 +438,8 @@ async def test_product_filters(client: httpx.AsyncClient) -> None:
     answer = await rpc(client, "get", filters={"sku": ["SKU-000003", "SKU-000005"]})
     assert [p["sku"] for p in answer] == ["SKU-000003", "SKU-000005"]
     assert set(answer[0]) == {"id", "sku", "name", "collections"}
-    by_name = await rpc(client, "count", filters={"name": [answer[0]["name"]]})
-    assert by_name == {"count": "1"}
+    by_name = await rpc(client, "get", filters={"name": [answer[0]["name"]]})
+    assert [p["sku"] for p in by_name] == ["SKU-000003"]
 
 
 async def test_each_app_owns_its_data() -> None:

@@ -252,8 +252,7 @@ async def extract_items_from_store(
         if saved.get("done"):
             return int(saved.get("rows", 0))
         start = int(saved["next_page"])
-    total = await store.count_products()
-    progress.start("products", total)
+    progress.start("products", None)  # the products API documents no count
     rows_total = int(saved.get("rows", 0)) if saved and start > 1 else 0
     async for page in store.iter_products(page_size=page_size, start_page=start):
         rows = [

@@ -27,11 +27,20 @@ from collsync.errors import (
     ServiceError,
 )
 from collsync.logging import get_logger
-from collsync.pipeline.models import Action, CollectionPlan, Operation, Origin
+from collsync.pipeline.models import (
+    Action,
+    ActualCollection,
+    ActualItem,
+    CollectionPlan,
+    Mapping,
+    Operation,
+    Origin,
+)
+from collsync.pipeline.plan import plan_collection
 from collsync.target import AlreadyInCollectionError
 
 if TYPE_CHECKING:
-    from collsync.state import State
+    from collsync.state import JournalEntry, State
     from collsync.target import AkinonClient, Collection
 
 log = get_logger("collsync.load")
@@ -59,55 +68,89 @@ class Loader:
 
     # -- intents left by an earlier run ---------------------------------------------------------
 
-    def resolve_open_intents(self) -> set[str]:
-        """Settle intents a crashed run left open, from the read-back; returns blocked ids."""
+    async def resolve_open_intents(self) -> set[str]:
+        """Settle intents a crashed run left open; returns the source ids still blocked.
+
+        The read-back answers most of them; an absence is confirmed by asking Akinon directly
+        before an intent is abandoned (and its call may be sent again).
+        """
         blocked: set[str] = set()
         for entry in self.state.open_intents():
-            if entry.operation == "create":
-                name = str(entry.payload["name"])
-                candidates = self.state.unmapped_target_named(name, entry.source_id)
-                if self.state.mapped(entry.source_id) is not None:
-                    self._close(entry.id, "superseded")
-                elif len(candidates) == 1:
-                    target = self.state.target_collection(candidates[0])
-                    assert target is not None
-                    with self.state.transaction() as conn:
-                        self.state.map_collection(
-                            conn,
-                            source_id=entry.source_id,
-                            source_slug=str(entry.payload.get("source_slug") or ""),
-                            pk=target["pk"],
-                            slug=target["slug"],
-                            public_url=target["public_url"],
-                            owner=self.owner,
-                        )
-                        self.state.journal_close(conn, entry.id, "adopted", {"pk": target["pk"]})
-                    self.counts["adopted"] += 1
-                    log.info(
-                        "collsync.load.collection_adopted",
-                        source_id=entry.source_id,
-                        akinon_pk=target["pk"],
-                    )
-                elif not candidates:
-                    self._close(entry.id, "abandoned")  # nothing was created: plan sends again
-                else:
-                    blocked.add(entry.source_id)
-                    self._conflict(entry.source_id, name, candidates)
-            elif entry.operation == "add_item":
-                collection_pk = int(entry.payload["collection_pk"])
-                product_pk = int(entry.payload["product_pk"])
-                target = self.state.target_collection(collection_pk)
-                found = [i for i in (target or {}).get("items", []) if i[1] == product_pk]
-                if found:
-                    with self.state.transaction() as conn:
-                        self.state.map_item(
-                            conn, entry.source_id, product_pk, int(found[0][0]), str(found[0][2])
-                        )
-                        self.state.journal_close(conn, entry.id, "adopted", {"pk": found[0][0]})
-                    self.counts["adopted"] += 1
-                else:
-                    self._close(entry.id, "abandoned")
+            try:
+                if entry.operation == "create":
+                    if not await self._resolve_create_intent(entry):
+                        blocked.add(entry.source_id)
+                elif entry.operation == "add_item":
+                    await self._resolve_item_intent(entry)
+            except ServiceError as exc:  # cannot tell now: keep the intent, skip the record
+                blocked.add(entry.source_id)
+                self.state.record_failure(
+                    entry.source_id,
+                    "load",
+                    "unresolved_intent",
+                    f"could not check an earlier unanswered call: {exc}",
+                    run_id=self.run_id,
+                )
         return blocked
+
+    async def _resolve_create_intent(self, entry: JournalEntry) -> bool:
+        name = str(entry.payload["name"])
+        if self.state.mapped(entry.source_id) is not None:
+            self._close(entry.id, "superseded")
+            return True
+        candidates = self.state.unmapped_target_named(name, entry.source_id)
+        if not candidates:  # the read-back may have missed it: ask
+            found = await self.akinon.list_collections(search=name)
+            mapped = self.state.mapped_pks(excluding=entry.source_id)
+            candidates = [c.pk for c in found if c.name == name and c.pk not in mapped]
+            for collection in found:
+                if collection.pk in candidates:
+                    self.state.upsert_target(collection)
+        if len(candidates) > 1:
+            self._conflict(entry.source_id, name, candidates)
+            return False
+        if not candidates:
+            self._close(entry.id, "abandoned")  # nothing was created: the plan sends it again
+            return True
+        target = self.state.target_collection(candidates[0])
+        assert target is not None
+        with self.state.transaction() as conn:
+            self.state.map_collection(
+                conn,
+                source_id=entry.source_id,
+                source_slug=str(entry.payload.get("source_slug") or ""),
+                pk=target["pk"],
+                slug=target["slug"],
+                public_url=target["public_url"],
+                owner=self.owner,
+            )
+            self.state.journal_close(conn, entry.id, "adopted", {"pk": target["pk"]})
+        self.counts["adopted"] += 1
+        log.info(
+            "collsync.load.collection_adopted", source_id=entry.source_id, akinon_pk=target["pk"]
+        )
+        return True
+
+    async def _resolve_item_intent(self, entry: JournalEntry) -> None:
+        collection_pk = int(entry.payload["collection_pk"])
+        product_pk = int(entry.payload["product_pk"])
+        target = self.state.target_collection(collection_pk)
+        found = [
+            (int(i[0]), str(i[2])) for i in (target or {}).get("items", []) if i[1] == product_pk
+        ]
+        if not found and target is not None:  # confirm the absence with Akinon itself
+            try:
+                present = await self._item_present(collection_pk, product_pk)
+            except NotFoundError:
+                present = None
+            found = [present] if present else []
+        if not found:
+            self._close(entry.id, "abandoned")
+            return
+        with self.state.transaction() as conn:
+            self.state.map_item(conn, entry.source_id, product_pk, found[0][0], found[0][1])
+            self.state.journal_close(conn, entry.id, "adopted", {"pk": found[0][0]})
+        self.counts["adopted"] += 1
 
     def _close(self, entry_id: int, outcome: str, result: Any = None) -> None:
         with self.state.transaction() as conn:
@@ -133,6 +176,7 @@ class Loader:
         try:
             akinon_pk: int | None = None
             latest: Collection | None = None
+            plan = await self._confirm_absence(plan)
             items = [op for op in plan.operations if op.action is Action.ADD_ITEM]
             for op in plan.operations:
                 if op.action is Action.CREATE:
@@ -183,6 +227,34 @@ class Loader:
             self.counts["unchanged"] += 1
         return True
 
+    async def _confirm_absence(self, plan: CollectionPlan) -> CollectionPlan:
+        """Before re-creating a mapped collection the read-back did not see, ask Akinon."""
+        first = plan.operations[0] if plan.operations else None
+        if first is None or first.action is not Action.CREATE or first.origin is not Origin.DRIFT:
+            return plan
+        entry = self.state.mapped(plan.desired.source_id)
+        if entry is None:
+            return plan
+        try:
+            existing = await self.akinon.get_collection(entry.akinon_pk)
+        except NotFoundError:
+            return plan  # really gone: create it again
+        self.state.upsert_target(existing)
+        actual = ActualCollection(
+            pk=existing.pk,
+            name=existing.name,
+            slug=existing.slug,
+            status=existing.status,
+            public_url=existing.public_url,
+            items=tuple(
+                ActualItem(i.pk, i.product.pk, i.note or "", i.product.sku) for i in existing.items
+            ),
+        )
+        mapping = Mapping(
+            entry.akinon_pk, entry.synced_hash, self.state.items_mapped(plan.desired.source_id)
+        )
+        return plan_collection(plan.desired, mapping, actual)
+
     async def _create(self, source_id: str, source_slug: str, op: Operation) -> Collection:
         assert op.name is not None
         assert op.status is not None
@@ -232,16 +304,7 @@ class Loader:
 
     async def _find_created(self, entry: int, source_id: str, name: str) -> Collection | None:
         found = [c for c in await self.akinon.list_collections(search=name) if c.name == name]
-        mapped = (
-            {
-                int(r[0])
-                for r in self.state.db.conn.execute(
-                    "SELECT akinon_pk FROM collection_map WHERE source_id != ?", (source_id,)
-                ).fetchall()
-            }
-            if found
-            else set()
-        )
+        mapped = self.state.mapped_pks(excluding=source_id) if found else set()
         candidates = [c for c in found if c.pk not in mapped]
         if len(candidates) == 1:
             return candidates[0]

@@ -248,7 +248,7 @@ async def prepare(ctx: Context) -> None:
         )
     await read_back(ctx.akinon, state, ctx.progress)
     ctx.loader = Loader(ctx.akinon, state, ctx.run_id, config.target.email)
-    ctx.blocked = ctx.loader.resolve_open_intents()
+    ctx.blocked = await ctx.loader.resolve_open_intents()
     ctx.progress.start("load", ctx.options.limit or staged.staged)
 
 

@@ -435,7 +435,6 @@ OPERATIONS: dict[str, tuple[Operation, bool]] = {
     f"{API}/collections/update": (_update, True),
     f"{API}/collections/delete": (_delete, True),
     f"{API}/get": (_getter(PRODUCT_FILTERS, StoreState.page_products), False),
-    f"{API}/count": (_counter(PRODUCT_FILTERS, StoreState.count_products), False),
 }
 
 
