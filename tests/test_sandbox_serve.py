@@ -199,3 +199,28 @@ def test_the_sandbox_imports_nothing_else_from_collsync() -> None:
             for name in names:
                 if name == "collsync" or name.startswith("collsync."):
                     assert name.startswith("collsync.sandbox"), f"{path.name} imports {name}"
+
+
+def test_the_same_port_for_both_services_is_a_usage_error(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "collsync",
+            "sandbox",
+            "serve",
+            "--store-port",
+            "8799",
+            "--commerce-port",
+            "8799",
+            "--data-dir",
+            str(tmp_path / "data"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert "both 8799" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "data").exists()  # nothing written before the check

@@ -13,6 +13,7 @@ import click
 
 from collsync import __version__
 from collsync.errors import EXIT_FATAL, CollsyncError
+from collsync.logging import redact
 
 
 class _Group(click.Group):
@@ -22,7 +23,7 @@ class _Group(click.Group):
         try:
             return super().invoke(ctx)
         except CollsyncError as exc:
-            click.echo(f"error: {exc}", err=True)
+            click.echo(f"error: {redact(str(exc))}", err=True)
             ctx.exit(exc.exit_code)
         except KeyboardInterrupt:
             click.echo("interrupted, safe to re-run", err=True)

@@ -24,7 +24,7 @@ from collsync.sandbox import (
 from collsync.source import CollectionData, StoreClient
 from collsync.target import AkinonClient
 
-from .conftest import LIMITS, Service
+from .conftest import Service
 
 
 async def test_store_errors_are_retried_until_reads_succeed(
@@ -197,10 +197,6 @@ def test_retry_after_values(header: str | None, seconds: float | None) -> None:
     from collsync.http import parse_retry_after
 
     assert parse_retry_after(header) == seconds
-
-
-def test_limits_are_kept() -> None:
-    assert LIMITS.attempts == 5
 
 
 async def test_a_service_rate_limit_is_waited_out_with_retry_after(store: Service) -> None:

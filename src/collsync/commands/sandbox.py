@@ -191,6 +191,13 @@ def serve(
         "malformed",
         "seed",
     )
+    if store_port and store_port == commerce_port:
+        raise ConfigError(
+            f"--store-port and --commerce-port are both {store_port}; "
+            "each service needs its own port"
+        )
+    _check_port_free("--store-port", store_port)
+    _check_port_free("--commerce-port", commerce_port)
     spec = SeedSpec(**{k: knobs.pop(k) for k in spec_keys})
     seed = generate(spec)
     sku_map = write_sku_map(seed, data_dir / "sku-map.csv")
@@ -214,14 +221,9 @@ def serve(
         max_page_size=page_size_cap,
         create_response=create_response,  # type: ignore[arg-type]
     )
-    _check_port_free("--store-port", store_port)
-    _check_port_free("--commerce-port", commerce_port)
     servers = [make_server(store_app, store_port), make_server(commerce_app, commerce_port)]
     store_url = f"http://127.0.0.1:{servers[0].config.port}"
     commerce_url = f"http://127.0.0.1:{servers[1].config.port}"
-    get_logger("collsync.sandbox").info(
-        "collsync.sandbox.serving", store=store_url, commerce=commerce_url, **fault_knobs
-    )
     banner = (
         f"Commerscale store   {store_url}   ({len(seed.store.collections)} collections, "
         f"{len(seed.store.products)} products)\n"
@@ -238,4 +240,11 @@ def serve(
         f"  curl -s {commerce_url}/__sandbox__/requests\n"
         "Ctrl+C stops both."
     )
-    asyncio.run(serve_all(servers, on_ready=lambda: click.echo(banner)))
+
+    def ready() -> None:
+        get_logger("collsync.sandbox").info(
+            "collsync.sandbox.serving", store=store_url, commerce=commerce_url, **fault_knobs
+        )
+        click.echo(banner)
+
+    asyncio.run(serve_all(servers, on_ready=ready))
