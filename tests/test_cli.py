@@ -78,3 +78,21 @@ def test_bad_option_value_is_a_usage_error() -> None:
     assert result.exit_code == 2
     assert "--error-rate" in result.output
     assert "Traceback" not in result.output
+
+
+def test_a_bad_id_filter_is_a_usage_error_naming_the_option(tmp_path: object) -> None:
+    import pathlib
+
+    config = pathlib.Path(str(tmp_path)) / "c.toml"
+    config.write_text(
+        '[source]\nurl = "http://127.0.0.1:9"\napi_key = "${K}"\n'
+        '[products]\nresolve = "identity"\n'
+        '[target]\nurl = "http://127.0.0.1:9"\ntoken = "${K}"\n',
+        encoding="utf-8",
+    )
+    result = CliRunner().invoke(
+        main, ["migrate", "-c", str(config), "--id", "nope"], env={"K": "secret-value"}
+    )
+    assert result.exit_code == 2
+    assert "--id: " in result.output
+    assert "Traceback" not in result.output

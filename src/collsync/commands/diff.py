@@ -6,17 +6,15 @@ import asyncio
 import json
 import sys
 from pathlib import Path
-from typing import Any
 
 import click
 
-from collsync.commands.migrate import cli_filters, filter_options, print_summary
+from collsync.commands.migrate import Selection, filter_options, print_summary
 from collsync.commands.options import config_option, logging_options
 from collsync.commands.progress import StageProgress
 from collsync.config import load_config
 from collsync.errors import EXIT_CHANGES, EXIT_OK
 from collsync.pipeline.diff import apply, diff, read_plan
-from collsync.pipeline.run import MigrateOptions, merge_filters
 
 
 def _formats() -> tuple[str, ...]:
@@ -51,12 +49,7 @@ def _formats() -> tuple[str, ...]:
 @logging_options
 def diff_command(
     config_path: Path,
-    ids: tuple[str, ...],
-    names: tuple[str, ...],
-    slugs: tuple[str, ...],
-    created_since: Any,
-    created_until: Any,
-    limit: int | None,
+    selection: Selection,
     fmt: str,
     output: Path | None,
     exit_code: bool,
@@ -75,10 +68,7 @@ def diff_command(
     from collsync.report.render import render
 
     config = load_config(config_path)
-    options = MigrateOptions(
-        filters=merge_filters(config, cli_filters(ids, names, slugs, created_since, created_until)),
-        limit=limit,
-    )
+    options = selection.options(config)
     with StageProgress() as progress:
         report, document = asyncio.run(diff(config, options, progress=progress))
     if output is not None:

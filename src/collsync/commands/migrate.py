@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import functools
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -18,7 +20,10 @@ from collsync.pipeline.run import MigrateOptions, RunSummary, merge_filters, mig
 from collsync.source import CollectionFilters
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from pathlib import Path
+
+    from collsync.config import Config
 
 SUMMARY_ROWS = [
     ("staged", "Source collections read"),
@@ -36,7 +41,37 @@ SUMMARY_ROWS = [
 ]
 
 
-def filter_options(command: Any) -> Any:
+@dataclass(frozen=True, slots=True)
+class Selection:
+    """The collections a command works on, as chosen on the command line."""
+
+    filters: CollectionFilters
+    limit: int | None
+
+    def options(self, config: Config, **extra: Any) -> MigrateOptions:
+        return MigrateOptions(
+            filters=merge_filters(config, self.filters), limit=self.limit, **extra
+        )
+
+
+def filter_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """``--id/--name/--slug/--created-since/--created-until/--limit`` as one ``selection``."""
+
+    @functools.wraps(command)
+    def wrapper(
+        *args: Any,
+        ids: tuple[str, ...],
+        names: tuple[str, ...],
+        slugs: tuple[str, ...],
+        created_since: Any,
+        created_until: Any,
+        limit: int | None,
+        **kwargs: Any,
+    ) -> Any:
+        filters = cli_filters(ids, names, slugs, created_since, created_until)
+        return command(*args, selection=Selection(filters, limit), **kwargs)
+
+    decorated: Callable[..., Any] = wrapper
     for option in reversed(
         [
             click.option("--id", "ids", multiple=True, help="Only this source collection id."),
@@ -55,8 +90,8 @@ def filter_options(command: Any) -> Any:
             click.option("--limit", type=click.IntRange(1), help="At most this many collections."),
         ]
     ):
-        command = option(command)
-    return command
+        decorated = option(decorated)
+    return decorated
 
 
 def cli_filters(
@@ -115,17 +150,7 @@ def print_summary(summary: RunSummary, *, dry_run: bool = False) -> None:
     help="Start over instead of resuming an unfinished run (the id map is kept).",
 )
 @logging_options
-def migrate_command(
-    config_path: Path,
-    ids: tuple[str, ...],
-    names: tuple[str, ...],
-    slugs: tuple[str, ...],
-    created_since: Any,
-    created_until: Any,
-    limit: int | None,
-    dry_run: bool,
-    restart: bool,
-) -> None:
+def migrate_command(config_path: Path, selection: Selection, dry_run: bool, restart: bool) -> None:
     """Migrate collections to Akinon; resumes an unfinished run, never creates twice.
 
     \b
@@ -136,12 +161,7 @@ def migrate_command(
     safe to re-run), 2 config error, 75 another run holds the state.
     """
     config = load_config(config_path)
-    options = MigrateOptions(
-        filters=merge_filters(config, cli_filters(ids, names, slugs, created_since, created_until)),
-        limit=limit,
-        dry_run=dry_run,
-        restart=restart,
-    )
+    options = selection.options(config, dry_run=dry_run, restart=restart)
     with StageProgress() as progress:
         summary = asyncio.run(migrate(config, options, progress=progress))
     print_summary(summary, dry_run=dry_run)
