@@ -52,6 +52,7 @@ def _register_subcommands() -> None:
     from collsync.commands.migrate import migrate_command
     from collsync.commands.sandbox import sandbox
     from collsync.commands.status import failures, status
+    from collsync.commands.sync import sync_command
 
     main.add_command(check)
     main.add_command(demo)
@@ -61,6 +62,7 @@ def _register_subcommands() -> None:
     main.add_command(migrate_command)
     main.add_command(status)
     main.add_command(failures)
+    main.add_command(sync_command)
     main.add_command(sandbox)
 
 

@@ -149,10 +149,22 @@ class RunConfig(_Section):
 class SyncConfig(_Section):
     reconcile_every: str = "24h"
     overlap: str = "1h"
+    retry_backoff: str = "5m"
+    """First wait before a failed record is tried again; it doubles with each failure."""
+    retry_limit: int = Field(5, ge=1, le=100)
+    """Failures after which a record is parked until `collsync failures --retry`."""
+    max_deletes: str = "10"
+    """`--mirror` default guard: a count, or a percentage of the mapped collections ("5%")."""
     summary_file: Path | None = None
     metrics_file: Path | None = None
 
-    @field_validator("reconcile_every", "overlap")
+    @field_validator("max_deletes")
+    @classmethod
+    def _max_deletes(cls, value: str) -> str:
+        parse_max_deletes(value, 100)
+        return value
+
+    @field_validator("reconcile_every", "overlap", "retry_backoff")
     @classmethod
     def _duration(cls, value: str) -> str:
         parse_duration(value)
@@ -168,6 +180,23 @@ class Config(_Section):
     state: StateConfig = Field(default_factory=StateConfig)
     run: RunConfig = Field(default_factory=RunConfig)
     sync: SyncConfig = Field(default_factory=SyncConfig)
+
+
+def parse_max_deletes(text: str, mapped: int) -> int:
+    """``"25"`` -> 25; ``"5%"`` -> 5% of ``mapped`` (rounded up)."""
+    value = text.strip()
+    try:
+        if value.endswith("%"):
+            percent = float(value[:-1])
+            if not 0 <= percent <= 100:
+                raise ValueError
+            return int(-(-percent * mapped // 100))
+        count = int(value)
+        if count < 0:
+            raise ValueError
+        return count
+    except ValueError:
+        raise ValueError(f"{text!r} is not a count (25) or a percentage (5%)") from None
 
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd])\s*$")

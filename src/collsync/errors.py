@@ -5,6 +5,7 @@
     CollsyncError                      every expected failure; never shown as a traceback
     ├── ConfigError                 exit 2: a config key or CLI value is wrong (names the key)
     ├── LockHeldError               exit 75: another run holds the state file
+    ├── InterruptedRunError         exit 1: stopped by a signal after saving its checkpoints
     └── ServiceError                a call to the store or Akinon failed (names the endpoint)
         ├── AuthenticationError     credentials refused (bad API key, login, 401 after re-login)
         ├── NotFoundError           the record or handler does not exist
@@ -46,6 +47,13 @@ class LockHeldError(CollsyncError):
     """Another collsync run holds the state file."""
 
     exit_code = EXIT_LOCKED
+
+
+class InterruptedRunError(CollsyncError):
+    """SIGTERM or SIGINT: in-flight work finished, checkpoints saved."""
+
+    def __init__(self, message: str = "interrupted, safe to re-run") -> None:
+        super().__init__(message)
 
 
 class ServiceError(CollsyncError):

@@ -77,6 +77,7 @@ _MIGRATIONS: list[str] = [
         record_id TEXT NOT NULL, stage TEXT NOT NULL, kind TEXT NOT NULL, reason TEXT NOT NULL,
         raw TEXT, attempts INTEGER NOT NULL DEFAULT 1, first_at TEXT NOT NULL,
         last_at TEXT NOT NULL, run_id INTEGER, resolved INTEGER NOT NULL DEFAULT 0,
+        retry_at REAL, parked INTEGER NOT NULL DEFAULT 0,
         PRIMARY KEY (record_id, stage)
     );
     CREATE TABLE target_collections (
@@ -434,6 +435,21 @@ class State:
                 (content_hash, now_iso(), source_id),
             )
 
+    def unmap_collection(self, source_id: str) -> None:
+        with self.transaction() as conn:
+            conn.execute("DELETE FROM item_map WHERE source_id = ?", (source_id,))
+            conn.execute("DELETE FROM collection_map WHERE source_id = ?", (source_id,))
+
+    def mapped_not_staged(self, generation: int) -> list[tuple[str, int, str | None]]:
+        """Mapped collections the store no longer has (absent from a full extract)."""
+        rows = self.db.conn.execute(
+            "SELECT m.source_id, m.akinon_pk, m.source_slug FROM collection_map m"
+            " LEFT JOIN staged_collections s ON s.source_id = m.source_id AND s.generation = ?"
+            " WHERE s.source_id IS NULL ORDER BY m.source_slug",
+            (generation,),
+        ).fetchall()
+        return [(str(r[0]), int(r[1]), r[2]) for r in rows]
+
     def mapped_pks(self, *, excluding: str) -> set[int]:
         """Akinon pks mapped to any source collection but ``excluding``."""
         rows = self.db.conn.execute(
@@ -550,6 +566,35 @@ class State:
                 ),
             )
 
+    def schedule_retries(self, run_id: int, *, backoff: float, limit: int) -> None:
+        """Give this run's new failures a retry time (doubling per attempt); park the hopeless."""
+        with self.transaction() as conn:
+            conn.execute(
+                "UPDATE failures SET parked = CASE WHEN attempts >= ? THEN 1 ELSE 0 END,"
+                " retry_at = CASE WHEN attempts >= ? THEN NULL"
+                " ELSE ? + ? * (1 << MIN(attempts - 1, 20)) END"
+                " WHERE run_id = ? AND resolved = 0",
+                (limit, limit, time.time(), backoff, run_id),
+            )
+
+    def due_failures(self, *, force: bool = False) -> list[str]:
+        """Collections whose failures are due for another try (``force``: parked ones too)."""
+        rows = self.db.conn.execute(
+            "SELECT DISTINCT record_id FROM failures WHERE resolved = 0"
+            " AND stage IN ('load', 'transform')"
+            + ("" if force else " AND parked = 0 AND (retry_at IS NULL OR retry_at <= ?)"),
+            () if force else (time.time(),),
+        ).fetchall()
+        return sorted({str(r[0]).split("/", 1)[0] for r in rows})
+
+    def unpark_failures(self) -> int:
+        """Make every open failure due now (``collsync failures --retry``)."""
+        with self.transaction() as conn:
+            cursor = conn.execute(
+                "UPDATE failures SET parked = 0, retry_at = ? WHERE resolved = 0", (time.time(),)
+            )
+            return cursor.rowcount
+
     def resolve_failures(self, record_id: str, stages: Iterable[str] | None = None) -> None:
         with self.transaction() as conn:
             if stages is None:
@@ -563,7 +608,7 @@ class State:
     def failures(self, *, include_resolved: bool = False) -> list[dict[str, Any]]:
         query = (
             "SELECT record_id, stage, kind, reason, raw, attempts, first_at, last_at, run_id,"
-            " resolved FROM failures"
+            " resolved, retry_at, parked FROM failures"
         )
         if not include_resolved:
             query += " WHERE resolved = 0"
@@ -579,6 +624,8 @@ class State:
             "last_at",
             "run_id",
             "resolved",
+            "retry_at",
+            "parked",
         )
         return [dict(zip(keys, row, strict=True)) for row in rows]
 

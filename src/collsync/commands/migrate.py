@@ -34,6 +34,8 @@ SUMMARY_ROWS = [
     ("updated", "Collections updated"),
     ("items_added", "Items added"),
     ("items_removed", "Items removed"),
+    ("deleted", "Collections deleted (mirror)"),
+    ("retried", "Failed records tried again"),
     ("unchanged", "Unchanged"),
     ("failed", "Failed"),
     ("unresolved_items", "Items without an Akinon product"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -89,20 +90,42 @@ def status(config_path: Path, fmt: str) -> None:
     )
 
 
+def _next_try(row: dict[str, Any]) -> str:
+    if row["resolved"]:
+        return "resolved"
+    if row["parked"]:
+        return "parked (collsync failures --retry)"
+    if row["retry_at"] is None:
+        return "next run"
+    return datetime.fromtimestamp(row["retry_at"], UTC).isoformat(timespec="seconds")
+
+
 @click.command()
 @config_option
 @_format
 @click.option("--all", "include_resolved", is_flag=True, help="Include resolved failures.")
+@click.option(
+    "--retry",
+    is_flag=True,
+    help="Make every open failure due now, parked ones included: the next run tries them.",
+)
 @logging_options
-def failures(config_path: Path, fmt: str, include_resolved: bool) -> None:
-    """List records that failed, with the reason and the stage they failed in.
+def failures(config_path: Path, fmt: str, include_resolved: bool, retry: bool) -> None:
+    """List records that failed, with the reason, the stage, and when they are tried again.
 
     \b
     Example:
       collsync failures -c config/store.toml
+      collsync failures -c config/store.toml --retry && collsync sync -c config/store.toml
+    A failed record is tried again by later runs, waiting longer after each failure; after
+    [sync] retry_limit failures it is parked until --retry.
     """
     state = _open(config_path)
     try:
+        if retry:
+            click.echo(
+                f"{state.unpark_failures()} failure(s) will be tried on the next run", err=True
+            )
         rows = state.failures(include_resolved=include_resolved)
     finally:
         state.close()
@@ -113,7 +136,7 @@ def failures(config_path: Path, fmt: str, include_resolved: bool) -> None:
         click.echo("no open failures")
         return
     table = Table(title=f"{len(rows)} failure(s)", title_justify="left")
-    for column in ("record", "stage", "kind", "reason", "tries", "last"):
+    for column in ("record", "stage", "kind", "reason", "tries", "last", "next try"):
         table.add_column(column, overflow="fold")
     for row in rows:
         table.add_row(
@@ -123,5 +146,6 @@ def failures(config_path: Path, fmt: str, include_resolved: bool) -> None:
             row["reason"],
             str(row["attempts"]),
             row["last_at"],
+            _next_try(row),
         )
     Console().print(table)

@@ -14,10 +14,11 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from collsync.errors import ConfigError
+from collsync.errors import ConfigError, InterruptedRunError
 from collsync.logging import get_logger
 
 if TYPE_CHECKING:
+    import asyncio
     from pathlib import Path
 
     from collsync.source import CollectionFilters, CollectionRecord, Rejected, StoreClient
@@ -91,11 +92,18 @@ async def extract_collections(
     limit: int | None = None,
     resume: bool = False,
     progress: Progress | None = None,
+    stop: asyncio.Event | None = None,
+    generation: int | None = None,
 ) -> ExtractResult:
-    """Stage every collection the filters select (at most ``limit`` valid ones)."""
+    """Stage every collection the filters select (at most ``limit`` valid ones).
+
+    ``generation`` adds to an existing generation (a sync's second, by-id pass) instead of
+    starting one; ``stop`` is checked between pages (each page is checkpointed first).
+    """
     progress = progress or NoProgress()
     signature = filters_signature(filters, limit)
     saved = state.checkpoint(COLLECTIONS) if resume else None
+    additive = False
     if saved and saved.get("signature") == signature:
         generation, start, expected = saved["generation"], saved["next_page"], saved["expected"]
         if saved.get("done"):
@@ -104,7 +112,9 @@ async def extract_collections(
             progress.advance("extract", expected)
             return ExtractResult(generation, expected, state.staged_count(generation), 0, True)
     else:
-        generation, start = state.next_generation(), 1
+        start = 1
+        additive = generation is not None  # the generation holds other records: no count check
+        generation = generation if generation is not None else state.next_generation()
         expected = await store.count_collections(filters)
     wanted = expected if limit is None else min(expected, limit)
     progress.start("extract", wanted)
@@ -122,9 +132,10 @@ async def extract_collections(
             expected,
             signature,
             progress,
+            stop,
         )
         staged = state.staged_count(generation)
-        if limit is not None or staged == expected:
+        if limit is not None or additive or staged == expected:
             break
         if attempt == 1:  # the store changed under the scan: once more, from the start
             log.warning(
@@ -132,7 +143,7 @@ async def extract_collections(
             )
             expected, start = await store.count_collections(filters), 1
     staged = state.staged_count(generation)
-    mismatch = limit is None and staged != expected
+    mismatch = limit is None and not additive and staged != expected
     if mismatch:
         state.record_failure(
             "collections",
@@ -179,6 +190,7 @@ async def _scan(
     expected: int,
     signature: str,
     progress: Progress,
+    stop: asyncio.Event | None = None,
 ) -> int:
     rejected_total = 0
     taken = (start - 1) * page_size
@@ -231,6 +243,8 @@ async def _scan(
         progress.advance("extract", len([r for r in rows if r["valid"]]))
         if limit is not None and taken >= limit:
             break
+        if stop is not None and stop.is_set():
+            raise InterruptedRunError()
     return rejected_total
 
 
@@ -243,6 +257,7 @@ async def extract_items_from_store(
     page_size: int,
     resume: bool = False,
     progress: Progress | None = None,
+    stop: asyncio.Event | None = None,
 ) -> int:
     """One scan of the products API, inverted into collection -> products rows."""
     progress = progress or NoProgress()
@@ -292,6 +307,8 @@ async def extract_items_from_store(
                 conn,
             )
         progress.advance("products", page.size)
+        if stop is not None and stop.is_set():
+            raise InterruptedRunError()
     with state.transaction() as conn:
         state.set_checkpoint(
             PRODUCTS,

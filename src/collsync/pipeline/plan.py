@@ -15,9 +15,11 @@ collection (or never did), ``drift`` when the store did not and Akinon differs a
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from collsync.pipeline.models import Action, CollectionPlan, Operation, Origin
+
+Removals = Literal["none", "ours", "all"]
 
 if TYPE_CHECKING:
     from collsync.pipeline.models import ActualCollection, DesiredCollection, Mapping
@@ -29,7 +31,10 @@ def plan_collection(
     actual: ActualCollection | None,
     *,
     mirror: bool = False,
+    removals: Removals = "ours",
 ) -> CollectionPlan:
+    """``removals``: which items the source no longer lists are removed: ``none``, the ones
+    collsync added (``ours``), or ``all`` (also implied by ``mirror``)."""
     sid = desired.source_id
     if mapping is None or actual is None:
         origin = Origin.SOURCE if mapping is None else Origin.DRIFT
@@ -56,13 +61,14 @@ def plan_collection(
                 old_status=actual.status,
             )
         )
+    policy: Removals = "all" if mirror else removals
     present = {i.product_pk: i for i in actual.items}
     wanted = {i.product_pk: i for i in desired.items}
     for product_pk, item in sorted(present.items()):
         want = wanted.get(product_pk)
         ours = product_pk in mapping.items
-        if want is None and not (ours or mirror):
-            continue  # added on Akinon by someone else: left alone unless mirroring
+        if want is None and (policy == "none" or (policy == "ours" and not ours)):
+            continue  # not to be removed: someone else's item, or removals are off
         if want is None or want.note != item.note:
             ops.append(
                 Operation(

@@ -8,11 +8,15 @@ against Akinon before anything is planned.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import signal
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from collsync.errors import EXIT_OK, EXIT_RECORD_FAILURES
+from collsync.config import parse_duration
+from collsync.errors import EXIT_OK, EXIT_RECORD_FAILURES, InterruptedRunError
 from collsync.logging import get_logger
 from collsync.pipeline import extract
 from collsync.pipeline.load import Loader
@@ -23,14 +27,14 @@ from collsync.pipeline.models import (
     Mapping,
     SourceItem,
 )
-from collsync.pipeline.plan import plan_collection
+from collsync.pipeline.plan import Removals, plan_collection
 from collsync.pipeline.transform import Rules, StatusRule, TransformError, transform
 from collsync.source import CollectionFilters, StoreClient
 from collsync.state import State
 from collsync.target import AkinonClient
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Iterable, Iterator
+    from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 
     import httpx
 
@@ -38,6 +42,9 @@ if TYPE_CHECKING:
     from collsync.pipeline.extract import Progress
 
 log = get_logger("collsync.run")
+
+STOP_GRACE = 30.0
+"""Seconds in-flight work may take to finish after SIGTERM or SIGINT."""
 
 T = TypeVar("T")
 
@@ -48,6 +55,8 @@ class MigrateOptions:
     limit: int | None = None
     dry_run: bool = False
     restart: bool = False
+    removals: Removals = "ours"
+    """Items the source no longer lists: remove ``none``, ``ours`` (collsync added) or ``all``."""
 
     @property
     def full_selection(self) -> bool:
@@ -63,6 +72,8 @@ class RunSummary:
     resumed: bool = False
     open_failures: int = 0
     state_path: str = ""
+    mode: str = ""
+    started: float = field(default_factory=time.time)
 
     @property
     def exit_code(self) -> int:
@@ -78,6 +89,7 @@ class RunSummary:
             "open_failures": self.open_failures,
             "exit_code": self.exit_code,
             "state": self.state_path,
+            **({"mode": self.mode} if self.mode else {}),
         }
 
 
@@ -121,6 +133,8 @@ class Context:
     generation: int = 0
     blocked: set[str] = field(default_factory=set)
     loader: Loader | None = None
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set by SIGTERM or SIGINT: take no new work, finish what is in flight."""
 
 
 async def run_command(
@@ -167,16 +181,46 @@ async def run_command(
                     progress or extract.NoProgress(),
                 )
                 try:
-                    result = await body(ctx)
+                    with _stop_on_signals(ctx.stop):
+                        result = await body(ctx)
+                        if ctx.stop.is_set():
+                            raise InterruptedRunError()
+                except InterruptedRunError:
+                    state.finish_run(run_id, "interrupted", summary.to_dict())
+                    log.warning("collsync.run.interrupted", run_id=run_id)
+                    raise
                 except BaseException:
                     state.finish_run(run_id, "failed", summary.to_dict())
                     raise
                 summary.open_failures = state.open_failures_of_run(run_id)
+                state.schedule_retries(
+                    run_id,
+                    backoff=parse_duration(config.sync.retry_backoff),
+                    limit=config.sync.retry_limit,
+                )
                 state.finish_run(run_id, "done", summary.to_dict())
                 log.info("collsync.run.finished", **summary.to_dict())
                 return result
     finally:
         state.close()
+
+
+@contextlib.contextmanager
+def _stop_on_signals(stop: asyncio.Event) -> Iterator[None]:
+    """SIGTERM and SIGINT set ``stop`` instead of killing the run mid-write."""
+    loop = asyncio.get_running_loop()
+    installed = []
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+            installed.append(sig)
+        except (RuntimeError, ValueError):  # not the main thread (tests, the demo's servers)
+            pass
+    try:
+        yield
+    finally:
+        for sig in installed:
+            loop.remove_signal_handler(sig)
 
 
 async def migrate(
@@ -197,6 +241,10 @@ async def migrate(
                 ctx.progress.advance("load")
         else:
             await load(ctx, plans)
+            if ctx.options.full_selection and not ctx.stop.is_set():
+                from collsync.pipeline.sync import record_progress
+
+                record_progress(ctx, full=True)  # a full pass: the next sync can be incremental
         return ctx.summary
 
     command = "migrate --dry-run" if options.dry_run else "migrate"
@@ -210,8 +258,12 @@ def count_planned(summary: RunSummary, plan: CollectionPlan) -> None:
         summary.planned[f"{op.action.value}:{op.origin.value}"] += 1
 
 
-async def prepare(ctx: Context) -> None:
-    """Products, extract, membership, read-back, and intents left open by an earlier run."""
+async def prepare(ctx: Context, also_ids: Sequence[str] = ()) -> None:
+    """Products, extract, membership, read-back, and intents left open by an earlier run.
+
+    ``also_ids``: collections to stage as well, whatever the filters (failed records that are
+    due for another try in an incremental sync).
+    """
     config, state, summary = ctx.config, ctx.state, ctx.summary
     if config.products.resolve == "sku-map":
         assert config.products.path is not None
@@ -227,9 +279,22 @@ async def prepare(ctx: Context) -> None:
         limit=ctx.options.limit,
         resume=summary.resumed,
         progress=ctx.progress,
+        stop=ctx.stop,
     )
     ctx.generation = staged.generation
-    summary.counts["staged"] = staged.staged
+    if also_ids:
+        extra = await extract.extract_collections(
+            ctx.store,
+            state,
+            ctx.run_id,
+            CollectionFilters(id=tuple(also_ids)),
+            page_size=config.source.page_size,
+            progress=ctx.progress,
+            stop=ctx.stop,
+            generation=staged.generation,
+        )
+        summary.counts["retried"] = extra.staged
+    summary.counts["staged"] = state.staged_count(staged.generation)
     summary.counts["rejected"] = staged.rejected
     if config.items.from_ == "store":
         summary.counts["memberships"] = await extract.extract_items_from_store(
@@ -240,6 +305,7 @@ async def prepare(ctx: Context) -> None:
             page_size=config.source.page_size,
             resume=summary.resumed,
             progress=ctx.progress,
+            stop=ctx.stop,
         )
     elif config.items.from_ == "file":
         assert config.items.path is not None
@@ -267,11 +333,18 @@ async def load(ctx: Context, plans: Iterable[CollectionPlan]) -> None:
     tasks = [asyncio.create_task(worker()) for _ in range(workers)]
     try:
         for plan in plans:
+            if ctx.stop.is_set():
+                break  # take no new work; what is queued or in flight finishes
             count_planned(ctx.summary, plan)
             await queue.put(plan)
         for _ in tasks:
             await queue.put(None)
-        await asyncio.gather(*tasks)
+        # In-flight requests finish, within a bound: an open journal intent covers the rest.
+        await asyncio.wait_for(
+            asyncio.gather(*tasks), timeout=None if not ctx.stop.is_set() else STOP_GRACE
+        )
+    except TimeoutError:
+        log.warning("collsync.run.stop_grace_exceeded", seconds=STOP_GRACE)
     finally:
         for task in tasks:
             task.cancel()
@@ -323,7 +396,8 @@ def planned(ctx: Context) -> Iterator[tuple[CollectionPlan, ActualCollection | N
                 run_id=run_id,
             )
         actual = _actual(state, sid)
-        yield plan_collection(desired, _mapping(state, sid), actual), actual
+        plan = plan_collection(desired, _mapping(state, sid), actual, removals=ctx.options.removals)
+        yield plan, actual
 
 
 def _resolver(config: Config, state: State) -> Any:

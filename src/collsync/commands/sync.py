@@ -1,0 +1,236 @@
+"""``collsync sync``: the cron job, with outputs for unattended runs.
+
+Besides the exit code, a run can leave a one-line JSON summary (``--summary-json`` on stdout,
+``[sync] summary_file``) and a Prometheus text file (``[sync] metrics_file``) for the node
+exporter's textfile collector. Both are written whatever the outcome, except when another run
+holds the lock (that run writes them); files are replaced atomically.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from collsync.commands.migrate import print_summary
+from collsync.commands.options import config_option, logging_options
+from collsync.commands.progress import StageProgress
+from collsync.config import load_config
+from collsync.errors import EXIT_FATAL, CollsyncError, LockHeldError
+from collsync.logging import redact
+from collsync.pipeline.sync import SyncOptions, sync
+from collsync.state import State
+
+if TYPE_CHECKING:
+    from collsync.config import Config
+    from collsync.pipeline.run import RunSummary
+
+LAST_SUCCESS = "sync.last_success"
+SUMMARY_VERSION = 1
+
+
+def _iso(stamp: float) -> str:
+    return datetime.fromtimestamp(stamp, UTC).isoformat(timespec="seconds")
+
+
+def summary_document(
+    started: float,
+    summary: RunSummary | None,
+    exit_code: int,
+    error: str | None,
+    interrupted: bool = False,
+) -> dict[str, Any]:
+    finished = time.time()
+    if interrupted:
+        status = "interrupted"
+    elif error is not None:
+        status = "error"
+    else:
+        status = "failures" if exit_code == 3 else "ok"
+    return {
+        "version": SUMMARY_VERSION,
+        "command": "sync",
+        "status": status,
+        "exit_code": exit_code,
+        "mode": summary.mode if summary and summary.mode else None,
+        "run_id": summary.run_id if summary else None,
+        "started_at": _iso(started),
+        "finished_at": _iso(finished),
+        "duration_seconds": round(finished - started, 3),
+        "counts": dict(sorted(summary.counts.items())) if summary else {},
+        "planned": dict(sorted(summary.planned.items())) if summary else {},
+        "open_failures": summary.open_failures if summary else None,
+        "error": error,
+    }
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            out.write(text)
+        os.replace(temporary, path)  # the collector never reads half a file
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def metrics_text(document: dict[str, Any], last_success: float | None) -> str:
+    lines: list[str] = []
+
+    def metric(name: str, kind: str, help_text: str, samples: list[tuple[str, float]]) -> None:
+        lines.append(f"# HELP {name} {help_text}")
+        lines.append(f"# TYPE {name} {kind}")
+        lines.extend(f"{name}{labels} {value:g}" for labels, value in samples)
+
+    finished = datetime.fromisoformat(document["finished_at"]).timestamp()
+    metric(
+        "collsync_last_run_timestamp_seconds",
+        "gauge",
+        "When the last sync finished (any outcome).",
+        [("", finished)],
+    )
+    if last_success is not None:
+        metric(
+            "collsync_last_success_timestamp_seconds",
+            "gauge",
+            "When a sync last finished its work (exit code 0 or 3).",
+            [("", last_success)],
+        )
+    metric(
+        "collsync_last_run_exit_code",
+        "gauge",
+        "Exit code of the last sync.",
+        [("", document["exit_code"])],
+    )
+    metric(
+        "collsync_last_run_duration_seconds",
+        "gauge",
+        "How long the last sync took.",
+        [("", document["duration_seconds"])],
+    )
+    counts = document["counts"]
+    actions = (
+        "created",
+        "updated",
+        "deleted",
+        "items_added",
+        "items_removed",
+        "unchanged",
+        "failed",
+        "adopted",
+    )
+    metric(
+        "collsync_last_run_operations",
+        "gauge",
+        "What the last sync did, by action.",
+        [(f'{{action="{a}"}}', counts.get(a, 0)) for a in actions],
+    )
+    if document["open_failures"] is not None:
+        metric(
+            "collsync_open_failures",
+            "gauge",
+            "Records that failed and are not resolved.",
+            [("", document["open_failures"])],
+        )
+    return "\n".join(lines) + "\n"
+
+
+def _last_success(config: Config, document: dict[str, Any]) -> float | None:
+    if not config.state.path.exists():
+        return None
+    state = State.open(config.state.path)
+    try:
+        if document["status"] in ("ok", "failures"):
+            with state.transaction() as conn:
+                state.set_checkpoint(LAST_SUCCESS, {"at": time.time()}, document["run_id"], conn)
+        saved = state.checkpoint(LAST_SUCCESS)
+        return float(saved["at"]) if saved else None
+    finally:
+        state.close()
+
+
+@click.command("sync")
+@config_option
+@click.option("--full", is_flag=True, help="Reconcile everything now, not only new collections.")
+@click.option(
+    "--mirror",
+    is_flag=True,
+    help="Delete on Akinon what the store no longer has (guarded by --max-deletes).",
+)
+@click.option(
+    "--max-deletes",
+    metavar="N|N%",
+    help="Most collections --mirror may delete (default: [sync] max_deletes, 10).",
+)
+@click.option("--retry", is_flag=True, help="Retry parked failures too.")
+@click.option("--dry-run", is_flag=True, help="Plan only: change nothing.")
+@click.option(
+    "--summary-json",
+    is_flag=True,
+    help="Print a one-line JSON summary on stdout instead of the table.",
+)
+@logging_options
+def sync_command(
+    config_path: Path,
+    full: bool,
+    mirror: bool,
+    max_deletes: str | None,
+    retry: bool,
+    dry_run: bool,
+    summary_json: bool,
+) -> None:
+    """Bring Akinon up to date with the store; the job to run from cron.
+
+    \b
+    Example (crontab, every 15 minutes):
+      */15 * * * * collsync sync -c /etc/collsync/store.toml --json-logs --summary-json
+    New collections since the last run each time; a full reconcile (renames, status rules,
+    item changes) with --full or when [sync] reconcile_every has passed. Exit codes: 0 done,
+    3 some records failed, 1 fatal or interrupted (safe to re-run), 75 another run is active.
+    """
+    config = load_config(config_path)
+    options = SyncOptions(
+        full=full, mirror=mirror, max_deletes=max_deletes, retry=retry, dry_run=dry_run
+    )
+    started = time.time()
+    summary: RunSummary | None = None
+    error: CollsyncError | None = None
+    try:
+        with StageProgress(enabled=False if summary_json else None) as progress:
+            summary = asyncio.run(sync(config, options, progress=progress))
+    except LockHeldError:
+        raise  # the run holding the lock writes the summary and the metrics
+    except CollsyncError as exc:
+        error = exc
+    exit_code = summary.exit_code if summary else (error.exit_code if error else EXIT_FATAL)
+    from collsync.errors import InterruptedRunError
+
+    document = summary_document(
+        started,
+        summary,
+        exit_code,
+        redact(str(error)) if error else None,
+        interrupted=isinstance(error, InterruptedRunError),
+    )
+    if not dry_run:
+        last_success = _last_success(config, document)
+        if config.sync.summary_file:
+            _write_atomically(config.sync.summary_file, json.dumps(document) + "\n")
+        if config.sync.metrics_file:
+            _write_atomically(config.sync.metrics_file, metrics_text(document, last_success))
+    if summary_json:
+        click.echo(json.dumps(document, ensure_ascii=False))
+    elif summary is not None:
+        print_summary(summary, dry_run=dry_run)
+    if error is not None:
+        raise error
+    click.get_current_context().exit(exit_code)
