@@ -293,7 +293,7 @@ async def prepare(ctx: Context, also_ids: Sequence[str] = ()) -> None:
             stop=ctx.stop,
             generation=staged.generation,
         )
-        summary.counts["retried"] = extra.staged
+        summary.counts["retried"] = extra.expected  # what the store still has of them
     summary.counts["staged"] = state.staged_count(staged.generation)
     summary.counts["rejected"] = staged.rejected
     if config.items.from_ == "store":

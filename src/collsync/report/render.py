@@ -36,3 +36,14 @@ def schema() -> dict[str, Any]:
     text = resources.files("collsync.report").joinpath(SCHEMA_FILE).read_text(encoding="utf-8")
     loaded: dict[str, Any] = json.loads(text)
     return loaded
+
+
+def sync_summary_schema() -> dict[str, Any]:
+    """The JSON schema of ``collsync sync --summary-json`` (shipped in the package)."""
+    text = (
+        resources.files("collsync.report")
+        .joinpath("sync-summary.schema.json")
+        .read_text(encoding="utf-8")
+    )
+    loaded: dict[str, Any] = json.loads(text)
+    return loaded

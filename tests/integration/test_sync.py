@@ -1,0 +1,309 @@
+"""``collsync sync`` as a cron job against the sandbox over real HTTP."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import jsonschema
+from click.testing import CliRunner, Result
+from prometheus_client.parser import text_string_to_metric_families
+
+from collsync.cli import main
+from collsync.report.render import sync_summary_schema
+from collsync.sandbox import AKINON_EMAIL, STORE_API_KEY
+from collsync.state import State
+
+from .conftest import ENV, Sandbox
+
+
+def run(*args: str) -> Result:
+    return CliRunner().invoke(main, list(args), catch_exceptions=False)
+
+
+def sync(sandbox: Sandbox, *args: str) -> tuple[int, dict[str, Any]]:
+    result = CliRunner().invoke(main, ["sync", "-c", str(sandbox.config), "--summary-json", *args])
+    line = result.stdout.strip().splitlines()[-1]
+    summary = json.loads(line)
+    jsonschema.validate(summary, sync_summary_schema())
+    return result.exit_code, summary
+
+
+def store_call(sandbox: Sandbox, handler: str, **payload: Any) -> Any:
+    answer = httpx.post(
+        f"{sandbox.store_url}/api/v1/products/collections/{handler}",
+        json={"authentication": {"apiKey": STORE_API_KEY}, **payload},
+    )
+    answer.raise_for_status()
+    assert "error" not in answer.json(), answer.json()
+    return answer.json()
+
+
+def with_sync_settings(sandbox: Sandbox, **settings: str) -> None:
+    lines = "\n".join(f'{k} = "{v}"' for k, v in settings.items())
+    sandbox.write_config(f"\n[sync]\n{lines}\n")
+
+
+def test_new_collections_appear_after_an_incremental_sync(sandbox: Sandbox) -> None:
+    assert run("migrate", "-c", str(sandbox.config)).exit_code == 0
+    store_call(
+        sandbox,
+        "create",
+        data=[
+            {"name": "Yeni Gelen 1", "slug": "yeni-gelen-1"},
+            {"name": "Yeni Gelen 2", "slug": "yeni-gelen-2"},
+        ],
+    )
+    code, summary = sync(sandbox)
+    assert code == 0
+    assert summary["mode"] == "incremental"
+    assert summary["counts"]["created"] == 2
+    assert summary["counts"]["staged"] < 60  # only the window since the watermark was read
+    assert {"Yeni Gelen 1", "Yeni Gelen 2"} <= set(sandbox.migrated())
+    code, summary = sync(sandbox)  # nothing new: nothing written
+    assert (code, summary["counts"].get("created", 0)) == (0, 0)
+
+
+def test_renames_and_item_changes_come_with_a_reconcile(sandbox: Sandbox) -> None:
+    assert run("migrate", "-c", str(sandbox.config)).exit_code == 0
+    old = sandbox.seed.store.collections[3]
+    store_call(
+        sandbox, "update", data=[{"id": old["id"], "name": "Adı Değişti", "slug": old["slug"]}]
+    )
+    products = sandbox.store_app.state.sandbox.data.products
+    removed = next(p for p in products if old["id"] in p["collections"])
+    removed["collections"].remove(old["id"])
+    added = next(
+        p
+        for p in products
+        if old["id"] not in p["collections"] and p["sku"] in dict(sandbox.seed.sku_map)
+    )
+    added["collections"].append(old["id"])
+
+    code, summary = sync(sandbox)
+    assert (code, summary["mode"]) == (0, "incremental")
+    assert "Adı Değişti" not in sandbox.migrated()  # an old collection: not in the window
+
+    code, summary = sync(sandbox, "--full")
+    assert (code, summary["mode"]) == (0, "full")
+    after = sandbox.migrated()["Adı Değişti"]
+    pks = dict(sandbox.seed.sku_map)
+    assert pks[added["sku"]] in after["items"]
+    assert pks[removed["sku"]] in after["items"]  # removals need --mirror
+
+    code, summary = sync(sandbox, "--mirror")
+    assert code == 0
+    assert pks[removed["sku"]] not in sandbox.migrated()["Adı Değişti"]["items"]
+
+
+def test_a_reconcile_runs_when_reconcile_every_has_passed(sandbox: Sandbox) -> None:
+    with_sync_settings(sandbox, reconcile_every="1s")
+    assert run("migrate", "-c", str(sandbox.config)).exit_code == 0
+    time.sleep(1.1)
+    assert sync(sandbox)[1]["mode"] == "full"
+    assert sync(sandbox)[1]["mode"] == "incremental"
+
+
+def test_mirror_deletes_what_the_store_no_longer_has(sandbox: Sandbox) -> None:
+    assert run("migrate", "-c", str(sandbox.config)).exit_code == 0
+    gone = sandbox.seed.store.collections[7]
+    store_call(sandbox, "delete", filter=[{"id": [gone["id"]]}])
+    code, summary = sync(sandbox, "--mirror")
+    assert code == 0
+    assert summary["counts"]["deleted"] == 1
+    assert gone["name"] not in sandbox.migrated()
+    assert len(sandbox.migrated()) == 59
+
+
+def test_a_mass_disappearance_deletes_nothing_and_exits_1(sandbox: Sandbox) -> None:
+    assert run("migrate", "-c", str(sandbox.config)).exit_code == 0
+    doomed = [c["id"] for c in sandbox.seed.store.collections[:20]]
+    store_call(sandbox, "delete", filter=[{"id": doomed}])
+    writes = sandbox.commerce_log.writes()
+    code, summary = sync(sandbox, "--mirror", "--max-deletes", "5")
+    assert code == 1
+    assert summary["status"] == "error"
+    assert "20 of 60 mapped collections are gone" in summary["error"]
+    assert "nothing was changed" in summary["error"]
+    assert sandbox.commerce_log.writes() == writes
+    assert len(sandbox.migrated()) == 60
+
+
+def test_an_empty_store_is_a_store_fault_not_delete_everything(sandbox: Sandbox) -> None:
+    assert run("migrate", "-c", str(sandbox.config)).exit_code == 0
+    store_call(
+        sandbox, "delete", filter=[{"id": [c["id"] for c in sandbox.seed.store.collections]}]
+    )
+    code, summary = sync(sandbox, "--mirror", "--max-deletes", "100%")
+    assert code == 1
+    assert "treated as a store fault" in summary["error"]
+    assert len(sandbox.migrated()) == 60
+
+
+def fail_then_move_on(sandbox: Sandbox, name: str, times: int) -> None:
+    """Create ``name`` so that its create fails, then a later collection past it."""
+    sandbox.faults(fail_containing={name: times})
+    store_call(sandbox, "create", data=[{"name": name, "slug": name.lower()}])
+    time.sleep(1.1)  # createdon has whole seconds: the next one is strictly later
+    store_call(
+        sandbox,
+        "create",
+        data=[{"name": f"Ardından {time.time()}", "slug": f"ardindan-{time.time_ns()}"}],
+    )
+
+
+def test_a_failed_record_is_retried_by_the_next_sync(sandbox: Sandbox) -> None:
+    # no overlap: the window moves past the failed record, only the retry brings it back
+    with_sync_settings(sandbox, retry_backoff="0s", overlap="0s")
+    assert run("migrate", "-c", str(sandbox.config)).exit_code == 0
+    fail_then_move_on(sandbox, "Kirilgan", 3)  # every try of this create fails, 3 times
+    code, summary = sync(sandbox)
+    assert code == 3
+    assert summary["open_failures"] == 1
+    assert "Kirilgan" not in sandbox.migrated()
+    failures = json.loads(run("failures", "-c", str(sandbox.config), "--format", "json").stdout)
+    assert [f["stage"] for f in failures] == ["load"]
+    code, summary = sync(sandbox)
+    assert code == 0, summary
+    assert summary["counts"]["retried"] == 1
+    assert sandbox.migrated()["Kirilgan"]["status"] == "public"
+    assert run("failures", "-c", str(sandbox.config)).stdout.strip() == "no open failures"
+
+
+def test_a_record_failing_too_often_is_parked_until_retry(sandbox: Sandbox) -> None:
+    with_sync_settings(sandbox, retry_backoff="0s", retry_limit="1", overlap="0s")
+    assert run("migrate", "-c", str(sandbox.config)).exit_code == 0
+    fail_then_move_on(sandbox, "Park", 3)
+    assert sync(sandbox)[0] == 3
+    code, summary = sync(sandbox)
+    assert code == 0
+    assert summary["counts"].get("retried", 0) == 0  # parked: left alone
+    assert "parked" in run("failures", "-c", str(sandbox.config)).stdout
+    run("failures", "-c", str(sandbox.config), "--retry")
+    code, summary = sync(sandbox)
+    assert code == 0, summary
+    assert summary["counts"]["retried"] == 1
+    assert "Park" in sandbox.migrated()
+
+
+def test_the_metrics_file_parses_and_tells_the_truth(sandbox: Sandbox, tmp_path: Path) -> None:
+    metrics, summary_file = tmp_path / "collsync.prom", tmp_path / "last-sync.json"
+    with_sync_settings(sandbox, metrics_file=str(metrics), summary_file=str(summary_file))
+    code, _ = sync(sandbox)
+    assert code == 0
+    families = {f.name: f for f in text_string_to_metric_families(metrics.read_text())}
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for f in families.values()
+        for s in f.samples
+    }
+    assert samples[("collsync_last_run_exit_code", ())] == 0
+    assert samples[("collsync_last_run_operations", (("action", "created"),))] == 60
+    assert samples[("collsync_open_failures", ())] == 0
+    assert samples[("collsync_last_success_timestamp_seconds", ())] > time.time() - 60
+    success = samples[("collsync_last_success_timestamp_seconds", ())]
+    jsonschema.validate(json.loads(summary_file.read_text()), sync_summary_schema())
+    # a failing run updates the last run, not the last success
+    sandbox.commerce_app.state.sandbox.injector.faults.update({"error_rate": 1.0})
+    code, _summary = sync(sandbox)
+    assert code == 1
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for f in text_string_to_metric_families(metrics.read_text())
+        for s in f.samples
+    }
+    assert samples[("collsync_last_run_exit_code", ())] == 1
+    assert samples[("collsync_last_success_timestamp_seconds", ())] == success
+    assert json.loads(summary_file.read_text())["status"] == "error"
+
+
+def start_sync(sandbox: Sandbox) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "collsync",
+            "sync",
+            "-c",
+            str(sandbox.config),
+            "--log-level",
+            "warning",
+        ],
+        env={**os.environ, **ENV},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def wait_for(ready: Any, process: subprocess.Popen[str]) -> None:
+    deadline = time.monotonic() + 60
+    while not ready():
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline
+        time.sleep(0.005)
+
+
+def test_overlapping_syncs_one_exits_75_and_a_dead_holder_is_taken_over(
+    sandbox: Sandbox,
+) -> None:
+    sandbox.faults(latency=0.02)
+    first = start_sync(sandbox)
+    wait_for(
+        lambda: sandbox.commerce_log.counts().get("POST /wishlists/user-collections/", 0) >= 2,
+        first,
+    )
+    second = subprocess.run(
+        [sys.executable, "-m", "collsync", "sync", "-c", str(sandbox.config)],
+        env={**os.environ, **ENV},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert second.returncode == 75
+    assert len(second.stderr.strip().splitlines()) == 1  # one line, for cron mail
+    first.send_signal(signal.SIGKILL)
+    first.wait(timeout=10)
+    sandbox.faults(latency=0.0)
+    third = subprocess.run(
+        [sys.executable, "-m", "collsync", "sync", "-c", str(sandbox.config)],
+        env={**os.environ, **ENV},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert third.returncode == 0, third.stderr
+    assert "stale_lock_taken_over" in third.stderr
+    assert sandbox.migrated() == sandbox.expected()
+
+
+def test_sigterm_stops_cleanly_and_the_next_run_finishes(sandbox: Sandbox) -> None:
+    sandbox.faults(latency=0.02)
+    process = start_sync(sandbox)
+    wait_for(
+        lambda: (
+            sandbox.commerce_log.counts().get("POST /wishlists/user-collection-items/", 0) >= 30
+        ),
+        process,
+    )
+    process.send_signal(signal.SIGTERM)
+    _out, err = process.communicate(timeout=60)
+    assert process.returncode == 1
+    assert "interrupted, safe to re-run" in err
+    assert "Traceback" not in err
+    state = State.open(sandbox.tmp / "state.db")
+    assert state.runs(1)[0]["status"] == "interrupted"
+    assert state.open_intents() == []  # in-flight calls finished and were confirmed
+    state.close()
+    sandbox.faults(latency=0.0)
+    result = run("sync", "-c", str(sandbox.config))
+    assert result.exit_code == 0, result.output
+    assert sandbox.migrated() == sandbox.expected()
+    assert all(c.owner == AKINON_EMAIL or c.owner for c in sandbox.akinon.collections.values())
