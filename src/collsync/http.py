@@ -61,11 +61,59 @@ class Limits:
     """The longest ``Retry-After`` honoured; a longer one is reported instead of waited out."""
 
 
-def _limiter(rate: float | None) -> AsyncLimiter | None:
+def _limiter(rate: float | None, burst: float = 1.0) -> AsyncLimiter | None:
+    """An aiolimiter bucket for ``rate`` requests a second holding ``burst`` seconds' worth."""
     if not rate:
         return None
-    # aiolimiter's bucket holds max_rate tokens: below one request a second, stretch the period.
-    return AsyncLimiter(rate, 1.0) if rate >= 1 else AsyncLimiter(1, 1.0 / rate)
+    capacity = max(1.0, rate * burst)  # the bucket must hold at least one whole request
+    return AsyncLimiter(capacity, capacity / rate)
+
+
+class AdaptiveRate:
+    """Requests per second that follow what the service accepts (AIMD).
+
+    No pacing until the service first answers 429 (or up to the configured ceiling). Each 429
+    multiplies the rate by ``decrease`` (at most once per ``cooldown``: a burst of 429s is one
+    signal); each second without one adds ``increase`` back, up to the ceiling. The pacing itself
+    is aiolimiter's, with a small bucket so a lowered rate is not undone by a burst.
+    """
+
+    decrease = 0.9
+    increase = 3.0
+    cooldown = 1.0
+    floor = 0.5
+
+    def __init__(self, ceiling: float | None) -> None:
+        self.ceiling = ceiling
+        self.rate: float | None = ceiling
+        self._limiter = _limiter(ceiling)
+        self._sent: list[float] = []
+        self._last_change = time.monotonic()
+
+    async def acquire(self) -> None:
+        if self._limiter is not None:
+            await self._limiter.acquire()
+        now = time.monotonic()
+        self._sent.append(now)
+        if len(self._sent) > 4096:
+            del self._sent[:2048]
+        if self.rate is not None and now - self._last_change >= 1.0:
+            grown = self.rate + self.increase * (now - self._last_change)
+            self._set(min(grown, self.ceiling) if self.ceiling else grown, now)
+
+    def throttled(self) -> None:
+        now = time.monotonic()
+        if self.rate is not None and now - self._last_change < self.cooldown:
+            return
+        recent = sum(1 for t in self._sent if now - t <= 1.0)
+        current = min(self.rate, recent) if self.rate is not None else recent
+        self._set(max(self.floor, current * self.decrease), now)
+        log.info("collsync.http.rate_lowered", rate=round(self.rate or 0, 1))
+
+    def _set(self, rate: float, now: float) -> None:
+        self.rate = rate
+        self._limiter = _limiter(rate, burst=0.1)
+        self._last_change = now
 
 
 class _Unsent(TransientError):
@@ -111,7 +159,7 @@ class ServiceClient:
             follow_redirects=False,
         )
         self._slots = asyncio.Semaphore(self.limits.concurrency)
-        self._rate = _limiter(self.limits.rate_limit)
+        self.pace = AdaptiveRate(self.limits.rate_limit)
 
     async def __aenter__(self) -> Self:
         return self
@@ -231,8 +279,7 @@ class ServiceClient:
             content = json.dumps(json_body, ensure_ascii=False).encode()
             sent = {"Content-Type": "application/json", **sent}
         async with self._slots:
-            if self._rate is not None:
-                await self._rate.acquire()
+            await self.pace.acquire()
             started = time.perf_counter()
             try:
                 response = await self._http.request(
@@ -260,6 +307,7 @@ class ServiceClient:
             **where,
         )
         if response.status_code == 429:
+            self.pace.throttled()  # slow down for everyone; this request waits Retry-After
             retry_after = parse_retry_after(response.headers.get("Retry-After"))
             raise ThrottledError("throttled (429)", retry_after=retry_after, status=429, **where)
         if response.status_code >= 500:

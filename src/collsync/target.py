@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -44,8 +45,17 @@ LOGIN = "/users/login/"
 Status = Literal["public", "private"]
 
 
+@dataclass(frozen=True, slots=True)
+class _Session:
+    cookie: str
+    """The ``Cookie`` header: session id and CSRF cookie."""
+    csrf: str | None
+
+
 RELOGINS = 3
 """Logins one request may trigger: its own session may expire, then a fresh one under load."""
+SESSION_ATTEMPTS = 12
+"""Sends of one request while sessions keep expiring under it (a bound, not a target)."""
 
 
 def _session_refused(response: httpx.Response) -> bool:
@@ -93,6 +103,11 @@ class CollectionPage(BaseModel):
     next: str | None = None
     previous: str | None = None
     results: tuple[Collection, ...]
+
+
+def _pk_or_zero(record: dict[str, Any]) -> int:
+    pk = record.get("pk")
+    return pk if isinstance(pk, int) else 0
 
 
 def _field_messages(body: Any) -> dict[str, list[str]]:
@@ -145,6 +160,8 @@ class AkinonClient(ServiceClient):
         self.page_size = page_size
         self._login_lock = asyncio.Lock()
         self._generation = 0  # bumped on every login, so concurrent 401s log in only once
+        self._session: _Session | None = None
+        self._referer = str(self._http.base_url)
         self._logged_in = False
         register_secret(password)
         register_secret(token)
@@ -215,33 +232,43 @@ class AkinonClient(ServiceClient):
                 status=response.status_code,
             )
         register_secret(str(body["key"]))
-        for name in (self._session_cookie, "csrftoken"):
-            register_secret(self._http.cookies.get(name))
-        if self._http.cookies.get(self._session_cookie) is None:
+        session = self._http.cookies.get(self._session_cookie)
+        csrf = self._http.cookies.get("csrftoken")
+        register_secret(session)
+        register_secret(csrf)
+        # The session goes out as one prepared header: httpx's cookie jar costs more per
+        # request than the request itself, and nothing but the login sets cookies.
+        self._http.cookies.clear()
+        if session is None:
             # Some installs answer with the token only; it authenticates just as well.
-            self._token = str(body["key"])
+            self._token, self._session = str(body["key"]), None
+        else:
+            cookie = f"{self._session_cookie}={session}"
+            self._session = _Session(cookie if not csrf else f"{cookie}; csrftoken={csrf}", csrf)
         self._generation += 1
         self._logged_in = True
         log.info("collsync.target.logged_in", email=self._email, generation=self._generation)
 
+    @property
+    def csrf_token(self) -> str | None:
+        return self._session.csrf if self._session else None
+
     def _auth_headers(self, method: str) -> dict[str, str]:
-        if self._token is not None and (self.mode == "token" or not self._session_id()):
-            return {"Authorization": f"Token {self._token}"}
-        headers: dict[str, str] = {}
-        if method != "GET":
-            csrf = self._http.cookies.get("csrftoken")
-            if csrf:
-                headers["X-CSRFToken"] = csrf
-                headers["Referer"] = str(self._http.base_url)  # Django checks it over HTTPS
+        if self._session is None:
+            return {"Authorization": f"Token {self._token}"} if self._token else {}
+        headers = {"Cookie": self._session.cookie}
+        if method != "GET" and self._session.csrf:
+            headers["X-CSRFToken"] = self._session.csrf
+            headers["Referer"] = self._referer  # Django checks it over HTTPS
         return headers
 
-    def _session_id(self) -> str | None:
-        return self._http.cookies.get(self._session_cookie)
-
-    async def _relogin(self, seen_generation: int) -> None:
+    async def _relogin(self, seen_generation: int) -> int:
+        """Log in again unless another request already did; 1 if this call logged in."""
         async with self._login_lock:
             if self._generation == seen_generation:  # nobody logged in again meanwhile
                 await self.login()
+                return 1
+        return 0
 
     # -- the request ----------------------------------------------------------------------------
 
@@ -259,7 +286,8 @@ class AkinonClient(ServiceClient):
         if not self._logged_in and self.mode == "session":
             await self._relogin(self._generation)
         idempotent = method in ("GET", "PATCH", "DELETE")  # PATCH sets absolute values
-        for attempt in range(1, RELOGINS + 2):
+        logins = 0
+        for _attempt in range(SESSION_ATTEMPTS):
             generation = self._generation
             response = await self.send(
                 method,
@@ -271,13 +299,16 @@ class AkinonClient(ServiceClient):
                 headers=lambda: self._auth_headers(method),
             )
             # A 401, or a CSRF refusal, proves the request was not carried out: log in again
-            # (once per session, however many requests notice) and send it again.
-            if self.mode == "session" and attempt <= RELOGINS and _session_refused(response):
-                log.info("collsync.target.session_expired", endpoint=endpoint, attempt=attempt)
-                await self._relogin(generation)
-                continue
-            return self._read(response, endpoint=endpoint, expect=expect)
-        raise AssertionError("unreachable")  # pragma: no cover
+            # (once per session, however many requests notice) and send it again. A retry after
+            # someone else's login does not count against this request's own logins.
+            if self.mode != "session" or not _session_refused(response):
+                return self._read(response, endpoint=endpoint, expect=expect)
+            if generation == self._generation:
+                if logins >= RELOGINS:
+                    break
+                logins += await self._relogin(generation)
+            log.info("collsync.target.session_expired", endpoint=endpoint, logins=logins)
+        return self._read(response, endpoint=endpoint, expect=expect)
 
     def _read(self, response: httpx.Response, *, endpoint: str, expect: tuple[int, ...]) -> Any:
         status = response.status_code
@@ -407,16 +438,20 @@ class AkinonClient(ServiceClient):
             expect=(200, 201),
         )
         if isinstance(body, dict) and "results" in body:
-            page: CollectionPage = self._model(CollectionPage.model_validate, body, endpoint)
-            # The envelope lists the account's collections; the new one is the newest of that name.
-            matches = [c for c in page.results if c.name == name]
-            if not matches:
+            # The envelope lists the account's collections; the new one is the newest of that
+            # name. Only that one is validated: the others can be large and are not needed.
+            results = body["results"] if isinstance(body["results"], list) else []
+            raw = [r for r in results if isinstance(r, dict) and r.get("name") == name]
+            if not raw:
                 raise ProtocolError(
                     f"the create answer does not list a collection named {name!r}",
                     service=self.service,
                     endpoint=endpoint,
                 )
-            return max(matches, key=lambda c: c.pk)
+            newest: Collection = self._model(
+                Collection.model_validate, max(raw, key=_pk_or_zero), endpoint
+            )
+            return newest
         created: Collection = self._model(Collection.model_validate, body, endpoint)
         return created
 

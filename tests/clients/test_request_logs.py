@@ -11,9 +11,14 @@ from collsync.sandbox import AKINON_PASSWORD, STORE_API_KEY
 from collsync.source import StoreClient
 from collsync.target import AkinonClient
 
+from .conftest import Service
+
 
 async def test_requests_are_logged_without_secrets(
-    store_client: StoreClient, akinon: AkinonClient, capsys: pytest.CaptureFixture[str]
+    store_client: StoreClient,
+    akinon: AkinonClient,
+    commerce: Service,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     collsync_logging.configure(json_logs=True, level="debug")
     capsys.readouterr()
@@ -31,7 +36,14 @@ async def test_requests_are_logged_without_secrets(
     }
     assert all(e["level"] == "debug" and e["status"] < 300 for e in requests)
     assert all(isinstance(e["duration_ms"], float) for e in requests)
-    secrets = [STORE_API_KEY, AKINON_PASSWORD, *(c.value for c in akinon.http.cookies.jar)]
+    issued = commerce.app.state.sandbox.data
+    secrets = [
+        STORE_API_KEY,
+        AKINON_PASSWORD,
+        str(akinon.csrf_token),
+        *issued._by_session,
+        *issued._by_token,
+    ]
     for secret in secrets:
         assert secret not in output
 

@@ -84,10 +84,11 @@ async def record(directory: Path = CASSETTES) -> Recording:
                 commerce_url, email=AKINON_EMAIL, password=AKINON_PASSWORD, limits=LIMITS
             ) as akinon:
                 akinon_seen = await akinon_conversation(akinon, product_pks(data))
-                jar = {cookie.value for cookie in akinon.http.cookies.jar}
+                jar = {akinon.csrf_token} - {None}
     state = commerce_app.state.sandbox.data
     issued = set(state._by_session) | set(state._by_token)  # the sandbox's own record
-    return Recording(store_seen, akinon_seen, {STORE_API_KEY, AKINON_PASSWORD} | jar | issued)
+    secrets = {STORE_API_KEY, AKINON_PASSWORD} | {str(s) for s in jar} | issued
+    return Recording(store_seen, akinon_seen, secrets)
 
 
 def product_pks(data: Seed) -> list[int]:

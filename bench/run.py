@@ -1,0 +1,372 @@
+"""collsync benchmark: the sandbox on loopback, collsync run as a user runs it, measured.
+
+    python bench/run.py                       # every scenario at full size (several minutes)
+    python bench/run.py --scale 0.1           # the same, a tenth of the data
+    python bench/run.py --only cold,noop      # some scenarios
+
+Each scenario starts ``collsync sandbox serve`` (its own process) with a latency and a seeded
+store, runs ``collsync migrate`` or ``collsync sync`` in a subprocess, and reads the sandbox's
+request log. The lower bound is (necessary requests) x latency / concurrency, or requests / rate
+limit; efficiency is bound / wall time. CPU seconds and peak RSS are the collsync process's own,
+from ``wait4``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ENV = {
+    "STORE_API_KEY": "sandbox-store-key",
+    "AKINON_EMAIL": "migrator@example.com",
+    "AKINON_PASSWORD": "sandbox-password",
+}
+CONFIG = """
+[source]
+url = "{store}"
+api_key = "${{STORE_API_KEY}}"
+page_size = 1000
+
+[products]
+resolve = "sku-map"
+path = "{data}/sku-map.csv"
+
+[target]
+url = "{commerce}"
+email = "${{AKINON_EMAIL}}"
+password = "${{AKINON_PASSWORD}}"
+page_size = 100
+
+[state]
+path = "{data}/state.db"
+
+[run]
+concurrency = {concurrency}
+"""
+
+
+@dataclass
+class Scenario:
+    name: str
+    collections: int
+    items: int
+    latency: float
+    concurrency: int
+    command: list[str]
+    rate_limit: float | None = None
+    prepare: list[list[str]] = field(default_factory=list)
+    """Commands run before the measured one (e.g. the migration a no-op rerun repeats)."""
+    change: float = 0.0
+    """Fraction of new store collections created between prepare and the measured run."""
+
+
+@dataclass
+class Result:
+    scenario: Scenario
+    exit_code: int
+    wall: float
+    cpu: float
+    peak_rss_mb: float
+    requests: dict[str, int]
+    bound: float
+    throttled: int
+
+    @property
+    def total(self) -> int:
+        return sum(self.requests.values())
+
+    @property
+    def efficiency(self) -> float:
+        return self.bound / self.wall if self.wall else 0.0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def get_json(url: str, method: str = "GET", body: Any = None) -> Any:
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, method=method)
+    with urllib.request.urlopen(request, timeout=60) as answer:  # noqa: S310 - loopback only
+        text = answer.read()
+    return json.loads(text) if text else None
+
+
+class Sandbox:
+    def __init__(self, scenario: Scenario, workdir: Path) -> None:
+        self.store, self.commerce = free_port(), free_port()
+        products = max(500, scenario.collections // 2)
+        args = [
+            sys.executable,
+            "-m",
+            "collsync",
+            "sandbox",
+            "serve",
+            "--store-port",
+            str(self.store),
+            "--commerce-port",
+            str(self.commerce),
+            "--collections",
+            str(scenario.collections),
+            "--items",
+            str(scenario.items),
+            "--products",
+            str(products),
+            "--data-dir",
+            str(workdir),
+            "--latency",
+            str(scenario.latency),
+            "--page-size-cap",
+            "100",
+            "--log-level",
+            "warning",
+        ]
+        if scenario.rate_limit:
+            args += ["--rate-limit", str(scenario.rate_limit)]
+        self.process = subprocess.Popen(
+            args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            if line.startswith("Ctrl+C"):
+                break
+        else:
+            raise RuntimeError(f"sandbox did not start: {self.process.stderr.read()}")  # type: ignore[union-attr]
+
+    @property
+    def store_url(self) -> str:
+        return f"http://127.0.0.1:{self.store}"
+
+    @property
+    def commerce_url(self) -> str:
+        return f"http://127.0.0.1:{self.commerce}"
+
+    def requests(self) -> dict[str, Any]:
+        store = get_json(f"{self.store_url}/__sandbox__/requests")
+        commerce = get_json(f"{self.commerce_url}/__sandbox__/requests")
+        return {"store": store, "commerce": commerce}
+
+    def clear(self) -> None:
+        for url in (self.store_url, self.commerce_url):
+            get_json(f"{url}/__sandbox__/requests", method="DELETE")
+
+    def create_collections(self, count: int) -> None:
+        for start in range(0, count, 100):
+            batch = [
+                {"name": f"Bench Yeni {n}", "slug": f"bench-yeni-{n}"}
+                for n in range(start, min(count, start + 100))
+            ]
+            get_json(
+                f"{self.store_url}/api/v1/products/collections/create",
+                method="POST",
+                body={"authentication": {"apiKey": ENV["STORE_API_KEY"]}, "data": batch},
+            )
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGINT)
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+def run_collsync(args: list[str], config: Path) -> tuple[int, float, float, float]:
+    """Exit code, wall seconds, CPU seconds and peak RSS (MB) of one collsync run."""
+    env = {**os.environ, **ENV}
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "collsync", *args, "-c", str(config), "--log-level", "error"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    _pid, status, usage = os.wait4(process.pid, 0)
+    wall = time.perf_counter() - started
+    if process.stderr is not None:
+        process.stderr.close()
+    code = os.waitstatus_to_exitcode(status)
+    return code, wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
+
+
+def lower_bound(scenario: Scenario, requests: dict[str, int]) -> float:
+    """Necessary requests x latency / concurrency (or / rate limit)."""
+    necessary = sum(requests.values())
+    if scenario.rate_limit:
+        akinon = sum(n for k, n in requests.items() if k.startswith("akinon"))
+        return akinon / scenario.rate_limit
+    return necessary * scenario.latency / scenario.concurrency
+
+
+def necessary_requests(
+    read: int, on_akinon: int, new: int, items_each: int, products: int
+) -> dict[str, int]:
+    """What a perfect client sends: one count, the pages, one login, the writes."""
+    return {
+        "store count": 1,
+        "store collection pages": read // 1000 + 1,
+        "store product pages": products // 1000 + 1,
+        "akinon login": 1,
+        "akinon read-back pages": max(1, math.ceil(on_akinon / 100)),
+        "akinon creates": new,
+        "akinon item adds": new * items_each,
+    }
+
+
+def measure(scenario: Scenario, sandbox: Sandbox, config: Path) -> Result:
+    for command in scenario.prepare:
+        code, *_ = run_collsync(command, config)
+        if code not in (0, 3):
+            raise RuntimeError(f"{scenario.name}: preparing with {command} exited {code}")
+    existing = scenario.collections if scenario.prepare else 0
+    new = 0 if scenario.prepare else scenario.collections
+    if scenario.change:
+        sandbox.create_collections(int(scenario.collections * scenario.change))
+        new = int(scenario.collections * scenario.change)
+    sandbox.clear()
+    code, wall, cpu, rss = run_collsync(scenario.command, config)
+    log = sandbox.requests()
+    requests = {f"store {k.split('/api/v1/products/')[-1]}": v
+                for k, v in log["store"]["by_endpoint"].items()}
+    requests |= {f"akinon {k}": v for k, v in log["commerce"]["by_endpoint"].items()}
+    throttled = int(log["commerce"]["by_status"].get("429", 0)) + int(
+        log["store"]["by_status"].get("429", 0)
+    )
+    products = max(500, scenario.collections // 2)
+    read = new if scenario.change else scenario.collections
+    items_each = 0 if scenario.change else scenario.items  # new store collections have no items
+    needed = necessary_requests(
+        read,
+        existing,
+        new if "migrate" in scenario.command or scenario.change else 0,
+        items_each,
+        products,
+    )
+    return Result(
+        scenario, code, wall, cpu, rss, requests, lower_bound(scenario, needed), throttled
+    )
+
+
+def scenarios(scale: float) -> list[Scenario]:
+    def size(n: int) -> int:
+        return max(10, int(n * scale))
+
+    migrate, sync = ["migrate"], ["sync"]
+    return [
+        Scenario("cold", size(1000), 10, 0.05, 16, migrate),
+        Scenario("naive (concurrency 1)", size(1000) // 10, 10, 0.05, 1, migrate),
+        Scenario("noop rerun", size(1000), 10, 0.05, 16, migrate, prepare=[migrate]),
+        Scenario(
+            "incremental sync 5%", size(1000), 10, 0.05, 16, sync, prepare=[migrate], change=0.05
+        ),
+        Scenario("rate-limited target", size(300), 5, 0.0, 16, migrate, rate_limit=100),
+        Scenario("large store (memory)", size(100_000), 5, 0.0, 16, migrate),
+    ]
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        model = next(
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        )
+    except (OSError, StopIteration):
+        model = cpu
+    return f"{model}, {os.cpu_count()} cores, Python {platform.python_version()}"
+
+
+def table(results: list[Result]) -> str:
+    head = (
+        "| scenario | collections | exit | requests | 429s | bound s | wall s | efficiency "
+        "| CPU s | CPU ms/request | peak RSS MB | requests/s |"
+    )
+    lines = [head, "|" + "---|" * 12]
+    for r in results:
+        s = r.scenario
+        lines.append(
+            f"| {s.name} | {s.collections} x {s.items} | {r.exit_code} | {r.total} | "
+            f"{r.throttled} | {r.bound:.2f} | {r.wall:.2f} | {r.efficiency:.2f} | {r.cpu:.2f} | "
+            f"{1000 * r.cpu / max(1, r.total):.2f} | {r.peak_rss_mb:.0f} | "
+            f"{r.total / r.wall:.0f} |"
+        )
+    lines.append("")
+    lines.append("Requests by kind:")
+    for r in results:
+        kinds = ", ".join(f"{k}: {v}" for k, v in sorted(r.requests.items()))
+        lines.append(f"- {r.scenario.name}: {kinds}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scale", type=float, default=1.0, help="fraction of the full sizes")
+    parser.add_argument("--only", help="comma-separated scenario names (prefixes)")
+    parser.add_argument("--json", type=Path, help="also write the results as JSON here")
+    args = parser.parse_args(argv)
+    chosen = scenarios(args.scale)
+    if args.only:
+        wanted = [w.strip() for w in args.only.split(",")]
+        chosen = [s for s in chosen if any(s.name.startswith(w) for w in wanted)]
+    results = []
+    for scenario in chosen:
+        with tempfile.TemporaryDirectory(prefix="collsync-bench-") as tmp:
+            workdir = Path(tmp)
+            sandbox = Sandbox(scenario, workdir)
+            try:
+                config = workdir / "bench.toml"
+                config.write_text(
+                    CONFIG.format(
+                        store=sandbox.store_url,
+                        commerce=sandbox.commerce_url,
+                        data=workdir,
+                        concurrency=scenario.concurrency,
+                    )
+                )
+                result = measure(scenario, sandbox, config)
+            finally:
+                sandbox.stop()
+        results.append(result)
+        print(f"{scenario.name}: {result.wall:.2f}s, exit {result.exit_code}", file=sys.stderr)
+    print(f"Machine: {machine()}\n")
+    print(table(results))
+    if args.json:
+        args.json.write_text(
+            json.dumps(
+                [
+                    {
+                        "scenario": r.scenario.name,
+                        "exit_code": r.exit_code,
+                        "wall": r.wall,
+                        "cpu": r.cpu,
+                        "peak_rss_mb": r.peak_rss_mb,
+                        "requests": r.requests,
+                        "bound": r.bound,
+                        "efficiency": r.efficiency,
+                        "throttled": r.throttled,
+                    }
+                    for r in results
+                ],
+                indent=2,
+            )
+        )
+    return 0 if all(r.exit_code == 0 for r in results) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
