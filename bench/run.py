@@ -81,8 +81,11 @@ class Result:
     cpu: float
     peak_rss_mb: float
     requests: dict[str, int]
+    necessary: int
     bound: float
     throttled: int
+    accepted_rate: float | None = None
+    """Rate-limited scenario: Akinon requests answered (not 429) per second while loading."""
 
     @property
     def total(self) -> int:
@@ -102,7 +105,7 @@ def free_port() -> int:
 def get_json(url: str, method: str = "GET", body: Any = None) -> Any:
     data = None if body is None else json.dumps(body).encode()
     request = urllib.request.Request(url, data=data, method=method)
-    with urllib.request.urlopen(request, timeout=60) as answer:  # noqa: S310 - loopback only
+    with urllib.request.urlopen(request, timeout=60) as answer:  # loopback only
         text = answer.read()
     return json.loads(text) if text else None
 
@@ -156,9 +159,10 @@ class Sandbox:
     def commerce_url(self) -> str:
         return f"http://127.0.0.1:{self.commerce}"
 
-    def requests(self) -> dict[str, Any]:
+    def requests(self, entries: bool = False) -> dict[str, Any]:
+        query = "?entries=1" if entries else ""
         store = get_json(f"{self.store_url}/__sandbox__/requests")
-        commerce = get_json(f"{self.commerce_url}/__sandbox__/requests")
+        commerce = get_json(f"{self.commerce_url}/__sandbox__/requests{query}")
         return {"store": store, "commerce": commerce}
 
     def clear(self) -> None:
@@ -239,9 +243,11 @@ def measure(scenario: Scenario, sandbox: Sandbox, config: Path) -> Result:
         new = int(scenario.collections * scenario.change)
     sandbox.clear()
     code, wall, cpu, rss = run_collsync(scenario.command, config)
-    log = sandbox.requests()
-    requests = {f"store {k.split('/api/v1/products/')[-1]}": v
-                for k, v in log["store"]["by_endpoint"].items()}
+    log = sandbox.requests(entries=bool(scenario.rate_limit))
+    requests = {
+        f"store {k.split('/api/v1/products/')[-1]}": v
+        for k, v in log["store"]["by_endpoint"].items()
+    }
     requests |= {f"akinon {k}": v for k, v in log["commerce"]["by_endpoint"].items()}
     throttled = int(log["commerce"]["by_status"].get("429", 0)) + int(
         log["store"]["by_status"].get("429", 0)
@@ -257,8 +263,29 @@ def measure(scenario: Scenario, sandbox: Sandbox, config: Path) -> Result:
         products,
     )
     return Result(
-        scenario, code, wall, cpu, rss, requests, lower_bound(scenario, needed), throttled
+        scenario,
+        code,
+        wall,
+        cpu,
+        rss,
+        requests,
+        sum(needed.values()),
+        lower_bound(scenario, needed),
+        throttled,
+        accepted_rate(log["commerce"].get("entries")),
     )
+
+
+def accepted_rate(entries: list[dict[str, Any]] | None) -> float | None:
+    """Akinon requests answered per second, from the first write to the last request."""
+    if not entries:
+        return None
+    writes = [e["at"] for e in entries if e["method"] == "POST" and "wishlists" in e["path"]]
+    if len(writes) < 2:
+        return None
+    start, end = min(writes), max(e["at"] for e in entries)
+    answered = sum(1 for e in entries if e["at"] >= start and e["status"] != 429)
+    return answered / (end - start) if end > start else None
 
 
 def scenarios(scale: float) -> list[Scenario]:
@@ -268,13 +295,14 @@ def scenarios(scale: float) -> list[Scenario]:
     migrate, sync = ["migrate"], ["sync"]
     return [
         Scenario("cold", size(1000), 10, 0.05, 16, migrate),
-        Scenario("naive (concurrency 1)", size(1000) // 10, 10, 0.05, 1, migrate),
+        Scenario("naive (concurrency 1)", size(1000), 10, 0.05, 1, migrate),
         Scenario("noop rerun", size(1000), 10, 0.05, 16, migrate, prepare=[migrate]),
         Scenario(
             "incremental sync 5%", size(1000), 10, 0.05, 16, sync, prepare=[migrate], change=0.05
         ),
-        Scenario("rate-limited target", size(300), 5, 0.0, 16, migrate, rate_limit=100),
-        Scenario("large store (memory)", size(100_000), 5, 0.0, 16, migrate),
+        Scenario("rate-limited target", size(500), 5, 0.0, 16, migrate, rate_limit=100),
+        Scenario("large store 10k (memory)", size(10_000), 5, 0.0, 16, migrate),
+        Scenario("large store 100k (memory)", size(100_000), 5, 0.0, 16, migrate),
     ]
 
 
@@ -293,24 +321,55 @@ def machine() -> str:
 
 def table(results: list[Result]) -> str:
     head = (
-        "| scenario | collections | exit | requests | 429s | bound s | wall s | efficiency "
-        "| CPU s | CPU ms/request | peak RSS MB | requests/s |"
+        "| scenario | collections | exit | requests | necessary | 429s | bound s | wall s "
+        "| efficiency | CPU s | CPU ms/request | peak RSS MB | requests/s |"
     )
-    lines = [head, "|" + "---|" * 12]
+    lines = [head, "|" + "---|" * 13]
     for r in results:
         s = r.scenario
         lines.append(
-            f"| {s.name} | {s.collections} x {s.items} | {r.exit_code} | {r.total} | "
-            f"{r.throttled} | {r.bound:.2f} | {r.wall:.2f} | {r.efficiency:.2f} | {r.cpu:.2f} | "
-            f"{1000 * r.cpu / max(1, r.total):.2f} | {r.peak_rss_mb:.0f} | "
-            f"{r.total / r.wall:.0f} |"
+            f"| {s.name} | {s.collections:,} x {s.items} | {r.exit_code} | {r.total:,} | "
+            f"{r.necessary:,} | {r.throttled} | {r.bound:.2f} | {r.wall:.2f} | "
+            f"{r.efficiency:.2f} | {r.cpu:.2f} | {1000 * r.cpu / max(1, r.total):.2f} | "
+            f"{r.peak_rss_mb:.0f} | {r.total / r.wall:.0f} |"
         )
+    lines.append("")
+    lines.extend(findings(results))
     lines.append("")
     lines.append("Requests by kind:")
     for r in results:
         kinds = ", ".join(f"{k}: {v}" for k, v in sorted(r.requests.items()))
         lines.append(f"- {r.scenario.name}: {kinds}")
     return "\n".join(lines)
+
+
+def findings(results: list[Result]) -> list[str]:
+    """The measured ratios the targets speak of, for the scenarios that ran."""
+    by_name = {r.scenario.name.split(" (")[0]: r for r in results}
+    lines = []
+    cold, naive = by_name.get("cold"), by_name.get("naive")
+    if cold and naive and cold.scenario.collections == naive.scenario.collections:
+        lines.append(
+            f"- Speed-up of concurrency {cold.scenario.concurrency} over one request at a time: "
+            f"{naive.wall / cold.wall:.1f}x (the same migration, {naive.wall:.1f} s vs "
+            f"{cold.wall:.1f} s)."
+        )
+    rate = by_name.get("rate-limited target")
+    if rate and rate.scenario.rate_limit and rate.accepted_rate:
+        limit = rate.scenario.rate_limit
+        lines.append(
+            f"- Rate-limited target: {rate.accepted_rate:.1f} requests/s answered while loading "
+            f"({100 * rate.accepted_rate / limit:.0f}% of the {limit:g}/s limit); "
+            f"{100 * rate.throttled / max(1, rate.total):.1f}% of requests answered 429."
+        )
+    for r in results:
+        if r.total > r.necessary:
+            lines.append(f"- {r.scenario.name}: {r.total - r.necessary} requests above necessary.")
+    large = [r for r in results if r.scenario.name.startswith("large store")]
+    if len(large) > 1:
+        sizes = ", ".join(f"{r.peak_rss_mb:.0f} MB at {r.scenario.collections:,}" for r in large)
+        lines.append(f"- Peak RSS by store size: {sizes}.")
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -356,7 +415,9 @@ def main(argv: list[str] | None = None) -> int:
                         "cpu": r.cpu,
                         "peak_rss_mb": r.peak_rss_mb,
                         "requests": r.requests,
+                        "necessary": r.necessary,
                         "bound": r.bound,
+                        "accepted_rate": r.accepted_rate,
                         "efficiency": r.efficiency,
                         "throttled": r.throttled,
                     }

@@ -14,7 +14,10 @@ def all_commands(
     group: click.Group, prefix: tuple[str, ...] = ()
 ) -> list[tuple[tuple[str, ...], click.Command]]:
     found: list[tuple[tuple[str, ...], click.Command]] = []
-    for name, command in group.commands.items():
+    context = click.Context(group)
+    for name in group.list_commands(context):
+        command = group.get_command(context, name)
+        assert command is not None, name
         found.append(((*prefix, name), command))
         if isinstance(command, click.Group):
             found.extend(all_commands(command, (*prefix, name)))
@@ -96,3 +99,19 @@ def test_a_bad_id_filter_is_a_usage_error_naming_the_option(tmp_path: object) ->
     assert result.exit_code == 2
     assert "--id: " in result.output
     assert "Traceback" not in result.output
+
+
+def test_every_command_of_the_design_exists() -> None:
+    names = {path[0] for path, _ in COMMANDS}
+    assert names >= {
+        "migrate",
+        "sync",
+        "diff",
+        "status",
+        "failures",
+        "export-map",
+        "sandbox",
+        "demo",
+        "apply",
+        "check",
+    }

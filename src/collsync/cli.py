@@ -7,6 +7,7 @@ no traceback reaches the user for it.
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 import click
@@ -17,7 +18,18 @@ from collsync.logging import redact
 
 
 class _Group(click.Group):
-    """Turns expected failures into a one-line message and the documented exit code."""
+    """Loads commands lazily; turns expected failures into one line and the documented code."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = COMMANDS.get(cmd_name)
+        if target is None:
+            return None
+        module, attribute = target.split(":")
+        command: click.Command = getattr(importlib.import_module(module), attribute)
+        return command
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -44,26 +56,17 @@ def main() -> None:
     """
 
 
-def _register_subcommands() -> None:
-    from collsync.commands.check import check
-    from collsync.commands.demo import demo
-    from collsync.commands.diff import apply_command, diff_command
-    from collsync.commands.export import export_map
-    from collsync.commands.migrate import migrate_command
-    from collsync.commands.sandbox import sandbox
-    from collsync.commands.status import failures, status
-    from collsync.commands.sync import sync_command
-
-    main.add_command(check)
-    main.add_command(demo)
-    main.add_command(diff_command)
-    main.add_command(apply_command)
-    main.add_command(export_map)
-    main.add_command(migrate_command)
-    main.add_command(status)
-    main.add_command(failures)
-    main.add_command(sync_command)
-    main.add_command(sandbox)
-
-
-_register_subcommands()
+# Commands load on first use: a cron run of `collsync sync` imports neither the sandbox nor rich
+# report renderers. "name": "module:attribute".
+COMMANDS = {
+    "apply": "collsync.commands.diff:apply_command",
+    "check": "collsync.commands.check:check",
+    "demo": "collsync.commands.demo:demo",
+    "diff": "collsync.commands.diff:diff_command",
+    "export-map": "collsync.commands.export:export_map",
+    "failures": "collsync.commands.status:failures",
+    "migrate": "collsync.commands.migrate:migrate_command",
+    "sandbox": "collsync.commands.sandbox:sandbox",
+    "status": "collsync.commands.status:status",
+    "sync": "collsync.commands.sync:sync_command",
+}

@@ -14,9 +14,14 @@ Backoff maths (exponential, jitter, caps) is stamina's; ``stamina.set_testing`` 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import json
+import math
 import time
+from collections import deque
 from dataclasses import dataclass
+from http.cookiejar import CookieJar
 from typing import TYPE_CHECKING, Any, Self, TypeVar, overload
 
 import httpx
@@ -33,7 +38,8 @@ from collsync.errors import (
 from collsync.logging import get_logger
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    import ssl
+    from collections.abc import AsyncIterator, Callable, Mapping
 
     # Fixed headers, or a function giving them at each attempt (they may change meanwhile).
     Headers = Mapping[str, str] | Callable[[], Mapping[str, str]] | None
@@ -61,59 +67,204 @@ class Limits:
     """The longest ``Retry-After`` honoured; a longer one is reported instead of waited out."""
 
 
-def _limiter(rate: float | None, burst: float = 1.0) -> AsyncLimiter | None:
-    """An aiolimiter bucket for ``rate`` requests a second holding ``burst`` seconds' worth."""
+def _limiter(rate: float | None) -> AsyncLimiter | None:
+    """An aiolimiter bucket for ``rate`` requests a second holding a second's worth."""
     if not rate:
         return None
-    capacity = max(1.0, rate * burst)  # the bucket must hold at least one whole request
+    capacity = max(1.0, rate)  # the bucket must hold at least one whole request
     return AsyncLimiter(capacity, capacity / rate)
 
 
 class AdaptiveRate:
     """Requests per second that follow what the service accepts (AIMD).
 
-    No pacing until the service first answers 429 (or up to the configured ceiling). Each 429
-    multiplies the rate by ``decrease`` (at most once per ``cooldown``: a burst of 429s is one
-    signal); each second without one adds ``increase`` back, up to the ceiling. The pacing itself
-    is aiolimiter's, with a small bucket so a lowered rate is not undone by a burst.
+    No pacing until the service first refuses too much, beyond the configured ceiling
+    (aiolimiter's bucket). When more than ``tolerance`` of the last second's answers are 429,
+    the rate is cut to ``decrease`` times what was really being sent, and from then on requests
+    are evenly spaced at the adapted rate. Only a request paced at the current rate can cut it
+    again, so one overshoot's burst of 429s is one signal. Each second without a cut adds back
+    ``increase`` times the rate at the cut, up to the ceiling.
+
+    Some services refuse a few requests whatever the rate: refusals under ``tolerance`` are
+    only retried, and a cut never goes below ``keep`` of the most the service has accepted in
+    a second, so such refusals cannot drive the rate to nothing.
     """
 
-    decrease = 0.9
-    increase = 3.0
-    cooldown = 1.0
+    decrease = 0.8
+    increase = 0.03
+    keep = 0.25
+    tolerance = 0.02
     floor = 0.5
+    shortest_window = 0.02  # seconds; a rate measured over less is too noisy to act on
+    measure_accepting = 0.1  # seconds of overload before what the service accepts is trusted
 
-    def __init__(self, ceiling: float | None) -> None:
+    def __init__(
+        self, ceiling: float | None, *, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.ceiling = ceiling
+        self._clock = clock
         self.rate: float | None = ceiling
         self._limiter = _limiter(ceiling)
-        self._sent: list[float] = []
-        self._last_change = time.monotonic()
+        self._cuts = 0
+        self._step = 0.0  # additive increase per second; 0 until the first cut
+        self._next_turn = 0.0
+        self._last_change = self._clock()
+        self._sent: deque[float] = deque()
+        self._accepted: deque[float] = deque()
+        self._refused: deque[float] = deque()
+        self._most_accepted = 0
+        self._first_sent: float | None = None
+        self._accepted_total = 0
+        self._overload = (0.0, 0)  # when the current overload began, and answers accepted then
 
-    async def acquire(self) -> None:
+    async def acquire(self) -> int:
+        """Wait for this request's turn; returns the pacing it was sent under."""
         if self._limiter is not None:
             await self._limiter.acquire()
-        now = time.monotonic()
-        self._sent.append(now)
-        if len(self._sent) > 4096:
-            del self._sent[:2048]
-        if self.rate is not None and now - self._last_change >= 1.0:
-            grown = self.rate + self.increase * (now - self._last_change)
-            self._set(min(grown, self.ceiling) if self.ceiling else grown, now)
+        paced_under = self._cuts
+        now = self._clock()
+        if self.rate is not None and self._step:
+            if now - self._last_change >= 1.0:
+                grown = self.rate + self._step * (now - self._last_change)
+                self.rate = min(grown, self.ceiling) if self.ceiling else grown
+                self._last_change = now
+            # Spaced here, not by a new aiolimiter: its rate is fixed when it is built, and
+            # requests already waiting on it would keep the old rate.
+            turn = max(now, self._next_turn)
+            self._next_turn = turn + 1 / self.rate
+            if turn > now:
+                await asyncio.sleep(turn - now)
+                now = turn
+        if self._first_sent is None:
+            self._first_sent = now
+        _last_second(self._sent, now)
+        return paced_under
 
-    def throttled(self) -> None:
-        now = time.monotonic()
-        if self.rate is not None and now - self._last_change < self.cooldown:
+    def accepted(self) -> None:
+        """A request was answered (anything but 429)."""
+        self._accepted_total += 1
+        # Counted over a whole second: a burst of answers is not a rate the service sustains.
+        self._most_accepted = max(self._most_accepted, _last_second(self._accepted, self._clock()))
+
+    def throttled(self, paced_under: int) -> None:
+        """A request paced under ``paced_under`` (from :meth:`acquire`) was answered 429."""
+        now = self._clock()
+        if not _count_last_second(self._refused, now):
+            self._overload = (now, self._accepted_total)  # a new overload starts here
+        refused = _last_second(self._refused, now)
+        if paced_under != self._cuts:  # sent before the last cut: already answered
             return
-        recent = sum(1 for t in self._sent if now - t <= 1.0)
-        current = min(self.rate, recent) if self.rate is not None else recent
-        self._set(max(self.floor, current * self.decrease), now)
-        log.info("collsync.http.rate_lowered", rate=round(self.rate or 0, 1))
-
-    def _set(self, rate: float, now: float) -> None:
-        self.rate = rate
-        self._limiter = _limiter(rate, burst=0.1)
+        if refused <= self.tolerance * (refused + _count_last_second(self._accepted, now)):
+            return
+        before = min(self._sending(now), self.rate or math.inf)
+        # What the service accepted since it began refusing is its limit: no need to reach it
+        # by repeated cuts, each of which costs a round of refusals.
+        cut = min(before * self.decrease, self._accepting(now))
+        self.rate = max(self.floor, cut, self._most_accepted * self.keep)
+        self._step = max(self.floor / 10, self.rate * self.increase)
+        self._next_turn = max(self._next_turn, now + 1 / self.rate)
+        self._cuts += 1
         self._last_change = now
+        if self.rate < before:
+            log.info("collsync.http.rate_lowered", rate=round(self.rate, 1))
+
+    def _sending(self, now: float) -> float:
+        """Requests sent per second over the last second, or since the first request when that
+        is more recent (a second's count would understate the opening burst)."""
+        count = _count_last_second(self._sent, now)
+        if self._first_sent is None or not count:
+            return 0.0
+        return count / min(1.0, max(now - self._first_sent, self.shortest_window))
+
+    def _accepting(self, now: float) -> float:
+        """Answers accepted per second since the overload began: once a limiter refuses, what
+        it still accepts is its limit. Unknown (infinite) until long enough to measure."""
+        since, accepted_then = self._overload
+        if now - since < self.measure_accepting:
+            return math.inf
+        return (self._accepted_total - accepted_then) / (now - since)
+
+
+def _last_second(times: deque[float], now: float) -> int:
+    """Add ``now`` to ``times``, keep only the last second of it, and count that second."""
+    times.append(now)
+    return _count_last_second(times, now)
+
+
+def _count_last_second(times: deque[float], now: float) -> int:
+    while times and times[0] < now - 1.0:
+        times.popleft()
+    return len(times)
+
+
+_URL_CACHE_SIZE = 64
+
+
+class _NoCookieJar(CookieJar):
+    """A jar that keeps nothing: httpx would parse every response into it, and only the login
+    sets cookies (read from that response, then sent as a prepared header)."""
+
+    def extract_cookies(self, response: Any, request: Any) -> None:
+        return None
+
+
+@functools.cache
+def _ssl_context() -> ssl.SSLContext:
+    return httpx.create_ssl_context()
+
+
+class _Lanes:
+    """``concurrency`` one-connection httpx clients, each lent to one request at a time.
+
+    httpcore's pool does work proportional to its connections on every request and response
+    (with a readability poll of each idle socket); at 16 connections that costs more CPU than
+    the request itself. One connection per client keeps it constant, and taking a lane is the
+    concurrency limit. A given transport (tests, the in-process sandbox) is shared by one client.
+    """
+
+    def __init__(
+        self,
+        base_url: httpx.URL,
+        limits: Limits,
+        *,
+        transport: httpx.AsyncBaseTransport | None,
+        headers: Mapping[str, str] | None,
+    ) -> None:
+        count = max(1, limits.concurrency)
+        # One certificate store for every lane of both services: loading it costs ~0.1 s.
+        verify: ssl.SSLContext | bool = _ssl_context() if transport is None else True
+
+        def client(connections: int) -> httpx.AsyncClient:
+            return httpx.AsyncClient(
+                base_url=base_url,
+                transport=transport,
+                verify=verify,
+                timeout=limits.timeout,
+                headers=headers,
+                cookies=_NoCookieJar(),
+                limits=httpx.Limits(
+                    max_connections=connections, max_keepalive_connections=connections
+                ),
+                follow_redirects=False,
+            )
+
+        shared = client(count) if transport is not None else None
+        self.clients = [shared] if shared is not None else [client(1) for _ in range(count)]
+        self._idle: asyncio.LifoQueue[httpx.AsyncClient] = asyncio.LifoQueue()
+        for n in range(count):
+            self._idle.put_nowait(shared if shared is not None else self.clients[n])
+
+    @contextlib.asynccontextmanager
+    async def lane(self) -> AsyncIterator[httpx.AsyncClient]:
+        http = await self._idle.get()
+        try:
+            yield http
+        finally:
+            self._idle.put_nowait(http)
+
+    async def aclose(self) -> None:
+        for http in self.clients:
+            await http.aclose()
 
 
 class _Unsent(TransientError):
@@ -150,15 +301,9 @@ class ServiceClient:
         headers: Mapping[str, str] | None = None,
     ) -> None:
         self.limits = limits or Limits()
-        self._http = httpx.AsyncClient(
-            base_url=base_url.rstrip("/"),
-            transport=transport,
-            timeout=self.limits.timeout,
-            headers=headers,
-            limits=httpx.Limits(max_connections=self.limits.concurrency),
-            follow_redirects=False,
-        )
-        self._slots = asyncio.Semaphore(self.limits.concurrency)
+        self.base_url = httpx.URL(base_url.rstrip("/") + "/")
+        self._lanes = _Lanes(self.base_url, self.limits, transport=transport, headers=headers)
+        self._urls: dict[str, httpx.URL] = {}
         self.pace = AdaptiveRate(self.limits.rate_limit)
 
     async def __aenter__(self) -> Self:
@@ -168,11 +313,27 @@ class ServiceClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        await self._lanes.aclose()
 
-    @property
-    def http(self) -> httpx.AsyncClient:
-        return self._http
+    def where(self, path: str) -> str:
+        """The full address of ``path``, for messages."""
+        return str(self._url(path))
+
+    def _url(self, path: str) -> httpx.URL:
+        # Resolved once per path: httpx would parse and merge the base URL on every request.
+        url = self._urls.get(path)
+        if url is None:
+            relative = httpx.URL(path)
+            url = (
+                relative
+                if relative.is_absolute_url
+                else self.base_url.copy_with(
+                    raw_path=self.base_url.raw_path + relative.raw_path.lstrip(b"/")
+                )
+            )
+            if len(self._urls) < _URL_CACHE_SIZE:  # paths with ids are many; keep the fixed ones
+                self._urls[path] = url
+        return url
 
     @overload
     async def send(
@@ -278,12 +439,13 @@ class ServiceClient:
         if json_body is not None:
             content = json.dumps(json_body, ensure_ascii=False).encode()
             sent = {"Content-Type": "application/json", **sent}
-        async with self._slots:
-            await self.pace.acquire()
+        url = self._url(path)
+        async with self._lanes.lane() as http:
+            paced_under = await self.pace.acquire()
             started = time.perf_counter()
             try:
-                response = await self._http.request(
-                    method, path, content=content, params=params, headers=sent
+                response = await http.request(
+                    method, url, content=content, params=params, headers=sent
                 )
             except _UNSENT as exc:
                 _log_failure(method, path, started, exc, where)
@@ -306,8 +468,10 @@ class ServiceClient:
             duration_ms=round((time.perf_counter() - started) * 1000, 1),
             **where,
         )
-        if response.status_code == 429:
-            self.pace.throttled()  # slow down for everyone; this request waits Retry-After
+        if response.status_code != 429:
+            self.pace.accepted()
+        else:
+            self.pace.throttled(paced_under)  # slow down for everyone; this one waits Retry-After
             retry_after = parse_retry_after(response.headers.get("Retry-After"))
             raise ThrottledError("throttled (429)", retry_after=retry_after, status=429, **where)
         if response.status_code >= 500:

@@ -270,7 +270,7 @@ class StoreClient(ServiceClient):
         if response.status_code in (404, 405):
             # The store answers every RPC call with HTTP 200: this URL is not its API.
             raise ConfigError(
-                f"source.url: {str(self._http.base_url).rstrip('/')}{path} answered HTTP "
+                f"source.url: {self.where(path)} answered HTTP "
                 f"{response.status_code}; "
                 "it is not a store RPC handler: check source.url"
             )
@@ -285,7 +285,7 @@ class StoreClient(ServiceClient):
             raise AuthenticationError(f"the store refused the API key: {message}", **where)
         if code == "404":
             raise ConfigError(
-                f"source.url: {str(self._http.base_url).rstrip('/')}{path} is not a store RPC "
+                f"source.url: {self.where(path)} is not a store RPC "
                 f"handler (the store answered: {message or 'not found'}); check source.url"
             )
         if code == "500" and _blames_request(message):

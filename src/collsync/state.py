@@ -23,7 +23,7 @@ from collsync.errors import LockHeldError
 from collsync.logging import get_logger
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator
+    from collections.abc import Iterable, Iterator, Sequence
     from pathlib import Path
 
 log = get_logger("collsync.state")
@@ -115,6 +115,17 @@ class MapEntry:
     akinon_slug: str | None
     public_url: str | None
     synced_hash: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ItemConfirmation:
+    """An answered add-item: the item Akinon holds, and the intent it closes."""
+
+    entry_id: int
+    product_pk: int
+    item_pk: int
+    note: str
+    outcome: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -500,20 +511,53 @@ class State:
         product_pk: int | None = None,
     ) -> int:
         """Commit the intent to send a non-idempotent call, before it is sent."""
+        return self.journal_intents(run_id, operation, source_id, [(payload, product_pk)])[0]
+
+    def journal_intents(
+        self,
+        run_id: int,
+        operation: str,
+        source_id: str,
+        calls: Sequence[tuple[dict[str, Any], int | None]],
+    ) -> list[int]:
+        """Commit several intents in one transaction (``(payload, product_pk)`` each)."""
+        created = now_iso()
+        ids: list[int] = []
         with self.transaction() as conn:
-            cursor = conn.execute(
-                "INSERT INTO journal (run_id, operation, source_id, product_pk, payload, state,"
-                " created_at) VALUES (?, ?, ?, ?, ?, 'intent', ?)",
-                (
-                    run_id,
-                    operation,
-                    source_id,
-                    product_pk,
-                    json.dumps(payload, sort_keys=True),
-                    now_iso(),
-                ),
+            for payload, product_pk in calls:
+                cursor = conn.execute(
+                    "INSERT INTO journal (run_id, operation, source_id, product_pk, payload,"
+                    " state, created_at) VALUES (?, ?, ?, ?, ?, 'intent', ?)",
+                    (
+                        run_id,
+                        operation,
+                        source_id,
+                        product_pk,
+                        json.dumps(payload, sort_keys=True),
+                        created,
+                    ),
+                )
+                ids.append(int(cursor.lastrowid or 0))
+        return ids
+
+    def confirm_items(self, source_id: str, confirmed: Sequence[ItemConfirmation]) -> None:
+        """Map added items and close their intents, all in one transaction."""
+        if not confirmed:
+            return
+        resolved = now_iso()
+        with self.transaction() as conn:
+            conn.executemany(
+                "INSERT OR REPLACE INTO item_map (source_id, product_pk, akinon_item_pk, note)"
+                " VALUES (?, ?, ?, ?)",
+                [(source_id, c.product_pk, c.item_pk, c.note) for c in confirmed],
             )
-            return int(cursor.lastrowid or 0)
+            conn.executemany(
+                "UPDATE journal SET state = ?, resolved_at = ?, result = ? WHERE id = ?",
+                [
+                    (c.outcome, resolved, json.dumps({"pk": c.item_pk}), c.entry_id)
+                    for c in confirmed
+                ],
+            )
 
     def journal_close(
         self, conn: sqlite3.Connection, entry_id: int, state: str, result: Any = None

@@ -161,7 +161,7 @@ class AkinonClient(ServiceClient):
         self._login_lock = asyncio.Lock()
         self._generation = 0  # bumped on every login, so concurrent 401s log in only once
         self._session: _Session | None = None
-        self._referer = str(self._http.base_url)
+        self._referer = str(self.base_url)
         self._logged_in = False
         register_secret(password)
         register_secret(token)
@@ -199,7 +199,6 @@ class AkinonClient(ServiceClient):
         if self.mode == "token":
             return
         endpoint = f"POST {LOGIN}"
-        self._http.cookies.clear()
         response = await self.send(
             "POST",
             LOGIN,
@@ -211,7 +210,7 @@ class AkinonClient(ServiceClient):
             "Content-Type", ""
         ):
             raise ConfigError(
-                f"target.url: {str(self._http.base_url).rstrip('/')}{LOGIN} answered HTTP "
+                f"target.url: {self.where(LOGIN)} answered HTTP "
                 f"{response.status_code} ({response.headers.get('Content-Type', 'no type')}), "
                 "not an Akinon login: check target.url"
             )
@@ -232,13 +231,12 @@ class AkinonClient(ServiceClient):
                 status=response.status_code,
             )
         register_secret(str(body["key"]))
-        session = self._http.cookies.get(self._session_cookie)
-        csrf = self._http.cookies.get("csrftoken")
+        session = response.cookies.get(self._session_cookie)
+        csrf = response.cookies.get("csrftoken")
         register_secret(session)
         register_secret(csrf)
         # The session goes out as one prepared header: httpx's cookie jar costs more per
         # request than the request itself, and nothing but the login sets cookies.
-        self._http.cookies.clear()
         if session is None:
             # Some installs answer with the token only; it authenticates just as well.
             self._token, self._session = str(body["key"]), None

@@ -16,7 +16,9 @@ from collsync.sandbox import (
     AKINON_PASSWORD,
     STORE_API_KEY,
     Faults,
+    SandboxTransport,
     Seed,
+    create_commerce_app,
     create_store_app,
     free_port,
     serve_in_thread,
@@ -211,3 +213,22 @@ async def test_a_service_rate_limit_is_waited_out_with_retry_after(store: Servic
             pages = [p async for p in client.iter_collections(page_size=2)]
     assert sum(p.size for p in pages) == 30
     assert store.log.summary()["faults"]["rate_limit"] > 0
+
+
+async def test_a_service_limit_is_met_by_slowing_down_not_by_retrying_into_it(seed: Seed) -> None:
+    # Eight lanes could send ~800/s; the service takes 50/s (after a burst of 50).
+    app = create_commerce_app(seed.commerce, faults=Faults(rate_limit=50, latency=0.01))
+    with stamina.set_testing(False):  # real Retry-After waits, as a user's run has them
+        async with AkinonClient(
+            "http://commerce",
+            email=AKINON_EMAIL,
+            password=AKINON_PASSWORD,
+            transport=SandboxTransport(app),
+            limits=Limits(concurrency=8, attempts=10),
+        ) as client:
+            await asyncio.gather(*(client.create_collection(f"Tempo {n}") for n in range(300)))
+    log = app.state.sandbox.injector.log.entries
+    statuses = [e.status for e in log if e.method == "POST" and "user-coll" in e.path]
+    assert statuses.count(201) == 300
+    # The refusals that find the limit, not one for most requests over it (~2 in 3 unpaced).
+    assert statuses.count(429) < 0.2 * len(statuses), statuses.count(429)

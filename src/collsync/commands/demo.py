@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
 from pathlib import Path
@@ -12,6 +11,7 @@ import click
 import httpx
 from rich.console import Console
 
+from collsync import aio
 from collsync.commands.migrate import print_summary
 from collsync.commands.options import logging_options
 from collsync.commands.progress import StageProgress
@@ -117,10 +117,10 @@ def demo(directory: Path, collections: int) -> None:
         )
 
         console.rule("4. The store changes: `collsync diff` shows what a sync would do")
-        changed = asyncio.run(_rename_one(store_url, seed.store.collections[0]))
+        changed = aio.run(_rename_one(store_url, seed.store.collections[0]))
         console.print(f"Renamed in the store: {seed.store.collections[0]['name']!r} -> {changed!r}")
         with StageProgress() as progress:
-            report, _plan = asyncio.run(diff(config, MigrateOptions(), progress=progress))
+            report, _plan = aio.run(diff(config, MigrateOptions(), progress=progress))
         click.echo(render(report, "table", color=console.is_terminal, width=console.width))
 
         state = State.open(config.state.path)
@@ -143,7 +143,7 @@ def demo(directory: Path, collections: int) -> None:
 
 def _migrate(config: Any, options: MigrateOptions) -> Any:
     with StageProgress() as progress:
-        return asyncio.run(migrate(config, options, progress=progress))
+        return aio.run(migrate(config, options, progress=progress))
 
 
 def _writes(app: Any) -> int:

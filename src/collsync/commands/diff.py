@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
 from pathlib import Path
 
 import click
 
+from collsync import aio
 from collsync.commands.migrate import Selection, filter_options, print_summary
 from collsync.commands.options import config_option, logging_options
 from collsync.commands.progress import StageProgress
@@ -70,7 +70,7 @@ def diff_command(
     config = load_config(config_path)
     options = selection.options(config)
     with StageProgress() as progress:
-        report, document = asyncio.run(diff(config, options, progress=progress))
+        report, document = aio.run(diff(config, options, progress=progress))
     if output is not None:
         output.write_text(render(report, fmt), encoding="utf-8")
         click.echo(f"report written to {output}", err=True)
@@ -103,6 +103,6 @@ def apply_command(config_path: Path, plan_path: Path) -> None:
     config = load_config(config_path)
     document = read_plan(plan_path)
     with StageProgress() as progress:
-        summary = asyncio.run(apply(config, document, progress=progress))
+        summary = aio.run(apply(config, document, progress=progress))
     print_summary(summary)
     click.get_current_context().exit(summary.exit_code)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import functools
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -12,6 +11,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
+from collsync import aio
 from collsync.commands.options import config_option, logging_options
 from collsync.commands.progress import StageProgress
 from collsync.config import load_config
@@ -165,6 +165,6 @@ def migrate_command(config_path: Path, selection: Selection, dry_run: bool, rest
     config = load_config(config_path)
     options = selection.options(config, dry_run=dry_run, restart=restart)
     with StageProgress() as progress:
-        summary = asyncio.run(migrate(config, options, progress=progress))
+        summary = aio.run(migrate(config, options, progress=progress))
     print_summary(summary, dry_run=dry_run)
     click.get_current_context().exit(summary.exit_code)

@@ -8,7 +8,6 @@ holds the lock (that run writes them); files are replaced atomically.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import tempfile
@@ -19,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from collsync import aio
 from collsync.commands.migrate import print_summary
 from collsync.commands.options import config_option, logging_options
 from collsync.commands.progress import StageProgress
@@ -83,13 +83,18 @@ def _write_atomically(path: Path, text: str) -> None:
         raise
 
 
+def _sample(value: float) -> str:
+    # Full precision: "%g" would round a Unix timestamp to the nearest 10,000 seconds.
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
 def metrics_text(document: dict[str, Any], last_success: float | None) -> str:
     lines: list[str] = []
 
     def metric(name: str, kind: str, help_text: str, samples: list[tuple[str, float]]) -> None:
         lines.append(f"# HELP {name} {help_text}")
         lines.append(f"# TYPE {name} {kind}")
-        lines.extend(f"{name}{labels} {value:g}" for labels, value in samples)
+        lines.extend(f"{name}{labels} {_sample(value)}" for labels, value in samples)
 
     finished = datetime.fromisoformat(document["finished_at"]).timestamp()
     metric(
@@ -206,7 +211,7 @@ def sync_command(
     error: CollsyncError | None = None
     try:
         with StageProgress(enabled=False if summary_json else None) as progress:
-            summary = asyncio.run(sync(config, options, progress=progress))
+            summary = aio.run(sync(config, options, progress=progress))
     except LockHeldError:
         raise  # the run holding the lock writes the summary and the metrics
     except CollsyncError as exc:

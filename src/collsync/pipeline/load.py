@@ -4,7 +4,9 @@ Create and add-item are plain POSTs with no idempotency key, so each one is:
 
 1. an ``intent`` committed to the journal before it is sent;
 2. sent;
-3. on an answer, the map row and the journal confirmation committed in one transaction;
+3. on an answer, the map row and the journal confirmation committed in one transaction (a
+   collection's item confirmations together, once its items are answered: until then their
+   intents stay open, and a crash leaves them to be resolved like any other);
    on a clean rejection, the intent is closed as ``failed``;
 4. on an unknown outcome (timeout, dropped connection, 5xx, or a crash), resolved by reading
    Akinon before anything is sent again: adopt what the lost answer created, resend only when
@@ -37,6 +39,7 @@ from collsync.pipeline.models import (
     Origin,
 )
 from collsync.pipeline.plan import plan_collection
+from collsync.state import ItemConfirmation
 from collsync.target import AlreadyInCollectionError
 
 if TYPE_CHECKING:
@@ -75,13 +78,14 @@ class Loader:
         before an intent is abandoned (and its call may be sent again).
         """
         blocked: set[str] = set()
+        fetched: dict[int, dict[int, tuple[int, str]]] = {}  # one GET per collection, not item
         for entry in self.state.open_intents():
             try:
                 if entry.operation == "create":
                     if not await self._resolve_create_intent(entry):
                         blocked.add(entry.source_id)
                 elif entry.operation == "add_item":
-                    await self._resolve_item_intent(entry)
+                    await self._resolve_item_intent(entry, fetched)
             except ServiceError as exc:  # cannot tell now: keep the intent, skip the record
                 blocked.add(entry.source_id)
                 self.state.record_failure(
@@ -131,7 +135,9 @@ class Loader:
         )
         return True
 
-    async def _resolve_item_intent(self, entry: JournalEntry) -> None:
+    async def _resolve_item_intent(
+        self, entry: JournalEntry, fetched: dict[int, dict[int, tuple[int, str]]]
+    ) -> None:
         collection_pk = int(entry.payload["collection_pk"])
         product_pk = int(entry.payload["product_pk"])
         target = self.state.target_collection(collection_pk)
@@ -139,10 +145,16 @@ class Loader:
             (int(i[0]), str(i[2])) for i in (target or {}).get("items", []) if i[1] == product_pk
         ]
         if not found and target is not None:  # confirm the absence with Akinon itself
-            try:
-                present = await self._item_present(collection_pk, product_pk)
-            except NotFoundError:
-                present = None
+            if collection_pk not in fetched:
+                try:
+                    collection = await self.akinon.get_collection(collection_pk)
+                except NotFoundError:
+                    fetched[collection_pk] = {}
+                else:
+                    fetched[collection_pk] = {
+                        i.product.pk: (i.pk, i.note or "") for i in collection.items
+                    }
+            present = fetched[collection_pk].get(product_pk)
             found = [present] if present else []
         if not found:
             self._close(entry.id, "abandoned")
@@ -193,12 +205,7 @@ class Loader:
                     await self._remove_item(op)
             pk = akinon_pk if akinon_pk is not None else _pk_of(plan)
             if items and pk is not None:
-                results = await asyncio.gather(
-                    *(self._add_item(sid, pk, op) for op in items), return_exceptions=True
-                )
-                errors = [r for r in results if isinstance(r, BaseException)]
-                if errors:
-                    raise errors[0]
+                await self._add_items(sid, pk, items)
         except RecordFailed as failure:
             self.counts["failed"] += 1
             self.state.record_failure(
@@ -335,13 +342,47 @@ class Loader:
         self.state.unmap_item(op.source_id, op.product_pk)
         self.counts["items_removed"] += 1
 
-    async def _add_item(self, source_id: str, collection_pk: int, op: Operation) -> None:
-        assert op.product_pk is not None
-        payload = {"collection_pk": collection_pk, "product_pk": op.product_pk, "note": op.note}
-        for _attempt in range(RESEND_LIMIT):
-            entry = self.state.journal_intent(
-                self.run_id, "add_item", source_id, payload, product_pk=op.product_pk
+    async def _add_items(self, source_id: str, collection_pk: int, items: list[Operation]) -> None:
+        """Add a collection's items concurrently: intents in one commit, confirmations in one."""
+        entries = self.state.journal_intents(
+            self.run_id,
+            "add_item",
+            source_id,
+            [(_item_payload(collection_pk, op), op.product_pk) for op in items],
+        )
+        confirmed: list[ItemConfirmation] = []
+        try:
+            results = await asyncio.gather(
+                *(
+                    self._add_item(source_id, collection_pk, op, entry, confirmed)
+                    for op, entry in zip(items, entries, strict=True)
+                ),
+                return_exceptions=True,
             )
+        finally:
+            self.state.confirm_items(source_id, confirmed)
+        errors = [r for r in results if isinstance(r, BaseException)]
+        if errors:
+            raise errors[0]
+
+    async def _add_item(
+        self,
+        source_id: str,
+        collection_pk: int,
+        op: Operation,
+        entry: int,
+        confirmed: list[ItemConfirmation],
+    ) -> None:
+        assert op.product_pk is not None
+        for attempt in range(RESEND_LIMIT):
+            if attempt:
+                entry = self.state.journal_intent(
+                    self.run_id,
+                    "add_item",
+                    source_id,
+                    _item_payload(collection_pk, op),
+                    product_pk=op.product_pk,
+                )
             try:
                 item = await self.akinon.add_item(collection_pk, op.product_pk, op.note)
                 item_pk, note, outcome = item.pk, item.note or "", "confirmed"
@@ -349,6 +390,7 @@ class Loader:
                 present = await self._item_present(collection_pk, op.product_pk)
                 if present is None:
                     if isinstance(exc, AlreadyInCollectionError):
+                        self._close(entry, "failed", str(exc))
                         raise RecordFailed("load", "rejected", str(exc)) from exc
                     self._close(entry, "abandoned")
                     continue
@@ -361,9 +403,7 @@ class Loader:
                     "rejected",
                     f"Akinon refused product {op.product_pk} (sku {op.sku}): {exc.reason}",
                 ) from exc
-            with self.state.transaction() as conn:
-                self.state.map_item(conn, source_id, op.product_pk, item_pk, note)
-                self.state.journal_close(conn, entry, outcome, {"pk": item_pk})
+            confirmed.append(ItemConfirmation(entry, op.product_pk, item_pk, note, outcome))
             self.counts["items_added"] += 1
             return
         raise RecordFailed(
@@ -378,6 +418,10 @@ class Loader:
             if item.product.pk == product_pk:
                 return item.pk, item.note or ""
         return None
+
+
+def _item_payload(collection_pk: int, op: Operation) -> dict[str, Any]:
+    return {"collection_pk": collection_pk, "product_pk": op.product_pk, "note": op.note}
 
 
 def _pk_of(plan: CollectionPlan) -> int | None:

@@ -1,0 +1,43 @@
+"""The benchmark runs end to end at a tiny size, so it cannot rot (its targets live in bench/)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_the_benchmark_runs_and_reports_every_column(tmp_path: Path) -> None:
+    out = tmp_path / "results.json"
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "bench" / "run.py"),
+            "--scale",
+            "0.01",
+            "--only",
+            "cold,noop,rate",
+            "--json",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "| scenario | collections |" in done.stdout
+    results = {r["scenario"]: r for r in json.loads(out.read_text())}
+    assert set(results) == {"cold", "noop rerun", "rate-limited target"}
+    cold, noop = results["cold"], results["noop rerun"]
+    assert cold["requests"]["akinon POST /wishlists/user-collections/"] == 10
+    assert cold["bound"] > 0
+    assert cold["peak_rss_mb"] > 10
+    assert cold["cpu"] > 0
+    # a rerun writes nothing
+    assert not any(
+        k.startswith(("akinon POST /wishlists", "akinon PATCH", "akinon DELETE"))
+        for k in noop["requests"]
+    )
