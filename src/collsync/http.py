@@ -80,19 +80,20 @@ class AdaptiveRate:
 
     No pacing until the service first refuses too much, beyond the configured ceiling
     (aiolimiter's bucket). When more than ``tolerance`` of the last second's answers are 429,
-    the rate is cut to ``decrease`` times what was really being sent, and from then on requests
-    are evenly spaced at the adapted rate. Only a request paced at the current rate can cut it
+    the rate is cut to ``decrease`` times what was really being sent, or to what the service
+    accepted since it began refusing when that is known and lower; from then on requests are
+    evenly spaced at the adapted rate. Only a request paced at the current rate can cut it
     again, so one overshoot's burst of 429s is one signal. Each second without a cut adds back
     ``increase`` times the rate at the cut, up to the ceiling.
 
-    Some services refuse a few requests whatever the rate: refusals under ``tolerance`` are
-    only retried, and a cut never goes below ``keep`` of the most the service has accepted in
-    a second, so such refusals cannot drive the rate to nothing.
+    Some services refuse a few requests whatever the rate: a lone refusal, or refusals under
+    ``tolerance``, are only retried. Refusals above it always slow the run, but by one cut a
+    second at most, so they cannot cascade. There is no floor above ``floor``: a limit with a
+    burst allowance or a per-minute quota looks, in its first second, much faster than it is.
     """
 
     decrease = 0.8
     increase = 0.03
-    keep = 0.25
     tolerance = 0.02
     floor = 0.5
     shortest_window = 0.02  # seconds; a rate measured over less is too noisy to act on
@@ -112,10 +113,11 @@ class AdaptiveRate:
         self._sent: deque[float] = deque()
         self._accepted: deque[float] = deque()
         self._refused: deque[float] = deque()
-        self._most_accepted = 0
         self._first_sent: float | None = None
         self._accepted_total = 0
         self._overload = (0.0, 0)  # when the current overload began, and answers accepted then
+        self._last_cut = -math.inf
+        self._cut_measured = False
 
     async def acquire(self) -> int:
         """Wait for this request's turn; returns the pacing it was sent under."""
@@ -143,8 +145,7 @@ class AdaptiveRate:
     def accepted(self) -> None:
         """A request was answered (anything but 429)."""
         self._accepted_total += 1
-        # Counted over a whole second: a burst of answers is not a rate the service sustains.
-        self._most_accepted = max(self._most_accepted, _last_second(self._accepted, self._clock()))
+        _last_second(self._accepted, self._clock())
 
     def throttled(self, paced_under: int) -> None:
         """A request paced under ``paced_under`` (from :meth:`acquire`) was answered 429."""
@@ -154,13 +155,27 @@ class AdaptiveRate:
         refused = _last_second(self._refused, now)
         if paced_under != self._cuts:  # sent before the last cut: already answered
             return
-        if refused <= self.tolerance * (refused + _count_last_second(self._accepted, now)):
+        answers = refused + _count_last_second(self._accepted, now)
+        if refused < 2 or refused <= self.tolerance * answers:
             return
-        before = min(self._sending(now), self.rate or math.inf)
+        accepting = self._accepting(now)
+        # One cut a second, like one per round trip in TCP, so that refusals which do not follow
+        # the rate cannot cascade; but the first cut that can see what the service accepts may
+        # come at once, as it lands on the limit instead of stepping towards it.
+        if now - self._last_cut < 1.0 and (self._cut_measured or math.isinf(accepting)):
+            return
+        # Nothing sent in the last second (slow answers) is no measure of the rate.
+        before = min(self._sending(now) or math.inf, self.rate or math.inf)
+        if math.isinf(before):
+            before = accepting
+            if math.isinf(before):
+                return
         # What the service accepted since it began refusing is its limit: no need to reach it
         # by repeated cuts, each of which costs a round of refusals.
-        cut = min(before * self.decrease, self._accepting(now))
-        self.rate = max(self.floor, cut, self._most_accepted * self.keep)
+        cut = min(before * self.decrease, accepting)
+        self._cut_measured = not math.isinf(accepting)
+        self._last_cut = now
+        self.rate = max(self.floor, cut)
         self._step = max(self.floor / 10, self.rate * self.increase)
         self._next_turn = max(self._next_turn, now + 1 / self.rate)
         self._cuts += 1

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import random
+from collections.abc import Callable
+
 import pytest
 
 from collsync.http import AdaptiveRate
@@ -74,10 +77,59 @@ async def test_the_rate_grows_back_additively_up_to_the_ceiling(clock: Clock) ->
     assert pace.rate == 100  # never above the configured limit
 
 
-async def test_a_service_that_always_refuses_some_cannot_stop_the_run(clock: Clock) -> None:
+class TokenBucket:
+    """A service limit: ``rate`` a second after an opening burst of ``burst``."""
+
+    def __init__(self, clock: Clock, rate: float, burst: float) -> None:
+        self.clock, self.rate, self.tokens, self.at = clock, rate, burst, clock.now
+        self.burst = burst
+
+    def refuses(self) -> bool:
+        self.tokens = min(self.burst, self.tokens + (self.clock.now - self.at) * self.rate)
+        self.at = self.clock.now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return False
+        return True
+
+
+async def offer(
+    pace: AdaptiveRate, clock: Clock, seconds: float, per_second: float, refuses: Callable[[], bool]
+) -> list[bool]:
+    """Requests offered at ``per_second`` (or slower, as paced) for ``seconds``; refused or not."""
+    answers = []
+    end = clock.now + seconds
+    while clock.now < end:
+        clock.now += 1 / min(per_second, pace.rate or per_second)
+        epoch = await pace.acquire()
+        refused = refuses()
+        pace.throttled(epoch) if refused else pace.accepted()
+        answers.append(refused)
+    return answers
+
+
+async def test_a_token_bucket_is_found_and_followed(clock: Clock) -> None:
     pace = AdaptiveRate(None, clock=clock)
-    await send(pace, clock, 100, per_second=100)  # the best second the floor is kept from
-    for _ in range(50):  # every request paced at the new rate is refused again
-        clock.now += 10  # past any turn, even at the lowest rate
-        pace.throttled(await pace.acquire())
-    assert pace.rate == pytest.approx(100 * AdaptiveRate.keep, rel=0.05)
+    # 400/s offered to a service that takes 20/s after letting 200 through at once
+    answers = await offer(pace, clock, 60, 400, TokenBucket(clock, 20, 200).refuses)
+    last_half = answers[len(answers) // 2 :]
+    assert sum(last_half) < 0.1 * len(last_half)  # refusals are rare once it has found the limit
+    assert len(last_half) - sum(last_half) > 0.85 * 20 * 30  # and it uses most of it
+
+
+async def test_rare_refusals_at_a_low_rate_do_not_slow_it(clock: Clock) -> None:
+    pace = AdaptiveRate(None, clock=clock)
+    draw = random.Random(3)
+    await offer(pace, clock, 60, 40, lambda: draw.random() < 0.01)
+    assert pace.rate is None or pace.rate > 30
+
+
+async def test_refusals_that_do_not_follow_the_rate_slow_it_one_cut_a_second(
+    clock: Clock,
+) -> None:
+    pace = AdaptiveRate(None, clock=clock)
+    draw = random.Random(5)
+    await offer(pace, clock, 5, 100, lambda: draw.random() < 0.3)
+    # five or six cuts of 0.8 (or to what it accepted), not one per refused request
+    assert pace.rate is not None
+    assert pace.rate > 100 * 0.8**6 * 0.7
