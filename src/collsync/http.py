@@ -263,11 +263,13 @@ class _Lanes:
                 follow_redirects=False,
             )
 
-        shared = client(count) if transport is not None else None
-        self.clients = [shared] if shared is not None else [client(1) for _ in range(count)]
+        if transport is not None:
+            self.clients = [client(count)]
+        else:
+            self.clients = [client(1) for _ in range(count)]
         self._idle: asyncio.LifoQueue[httpx.AsyncClient] = asyncio.LifoQueue()
-        for n in range(count):
-            self._idle.put_nowait(shared if shared is not None else self.clients[n])
+        for n in range(count):  # a shared client is lent ``count`` times
+            self._idle.put_nowait(self.clients[n % len(self.clients)])
 
     @contextlib.asynccontextmanager
     async def lane(self) -> AsyncIterator[httpx.AsyncClient]:
@@ -346,7 +348,9 @@ class ServiceClient:
                     raw_path=self.base_url.raw_path + relative.raw_path.lstrip(b"/")
                 )
             )
-            if len(self._urls) < _URL_CACHE_SIZE:  # paths with ids are many; keep the fixed ones
+            # Bounded: paths with ids are many. The fixed paths (items, collections, login) are
+            # among a run's first requests, so they are the ones kept.
+            if len(self._urls) < _URL_CACHE_SIZE:
                 self._urls[path] = url
         return url
 

@@ -544,20 +544,10 @@ class State:
         """Map added items and close their intents, all in one transaction."""
         if not confirmed:
             return
-        resolved = now_iso()
         with self.transaction() as conn:
-            conn.executemany(
-                "INSERT OR REPLACE INTO item_map (source_id, product_pk, akinon_item_pk, note)"
-                " VALUES (?, ?, ?, ?)",
-                [(source_id, c.product_pk, c.item_pk, c.note) for c in confirmed],
-            )
-            conn.executemany(
-                "UPDATE journal SET state = ?, resolved_at = ?, result = ? WHERE id = ?",
-                [
-                    (c.outcome, resolved, json.dumps({"pk": c.item_pk}), c.entry_id)
-                    for c in confirmed
-                ],
-            )
+            for c in confirmed:
+                self.map_item(conn, source_id, c.product_pk, c.item_pk, c.note)
+                self.journal_close(conn, c.entry_id, c.outcome, {"pk": c.item_pk})
 
     def journal_close(
         self, conn: sqlite3.Connection, entry_id: int, state: str, result: Any = None

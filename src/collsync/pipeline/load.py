@@ -147,13 +147,9 @@ class Loader:
         if not found and target is not None:  # confirm the absence with Akinon itself
             if collection_pk not in fetched:
                 try:
-                    collection = await self.akinon.get_collection(collection_pk)
+                    fetched[collection_pk] = await self._items_of(collection_pk)
                 except NotFoundError:
                     fetched[collection_pk] = {}
-                else:
-                    fetched[collection_pk] = {
-                        i.product.pk: (i.pk, i.note or "") for i in collection.items
-                    }
             present = fetched[collection_pk].get(product_pk)
             found = [present] if present else []
         if not found:
@@ -413,11 +409,12 @@ class Loader:
         )
 
     async def _item_present(self, collection_pk: int, product_pk: int) -> tuple[int, str] | None:
+        return (await self._items_of(collection_pk)).get(product_pk)
+
+    async def _items_of(self, collection_pk: int) -> dict[int, tuple[int, str]]:
+        """Product pk -> (item pk, note) of the items Akinon holds in the collection."""
         collection = await self.akinon.get_collection(collection_pk)
-        for item in collection.items:
-            if item.product.pk == product_pk:
-                return item.pk, item.note or ""
-        return None
+        return {item.product.pk: (item.pk, item.note or "") for item in collection.items}
 
 
 def _item_payload(collection_pk: int, op: Operation) -> dict[str, Any]:
