@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import gzip
+import json
+
 import httpx
 import pytest
 
+from collsync import __version__
 from collsync.errors import AuthenticationError, NotFoundError, RejectedError
 from collsync.sandbox import AKINON_EMAIL, AKINON_PASSWORD, Seed, create_commerce_app
 from collsync.sandbox.transport import SandboxTransport
@@ -148,3 +152,25 @@ async def test_create_accepts_both_answer_shapes(seed: Seed, shape: str) -> None
         older = await client.create_collection("Aynı Ad")
         newer = await client.create_collection("Aynı Ad")
     assert newer.pk > older.pk  # with duplicate names, the new one is picked, not the old one
+
+
+async def test_a_compressed_answer_is_read_and_requests_say_who_sends_them() -> None:
+    seen: list[httpx.Request] = []
+    body = {"pk": 7, "name": "Kış", "slug": "kis", "status": "private", "items": []}
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(
+            200,
+            content=gzip.compress(json.dumps(body).encode()),
+            headers={"Content-Type": "application/json", "Content-Encoding": "gzip"},
+        )
+
+    transport = httpx.MockTransport(answer)
+    async with AkinonClient(
+        "http://akinon", token="t" * 40, transport=transport, limits=LIMITS
+    ) as client:
+        collection = await client.get_collection(7)
+    assert (collection.pk, collection.name) == (7, "Kış")
+    assert seen[0].headers["User-Agent"] == f"collsync/{__version__}"
+    assert "gzip" in seen[0].headers["Accept-Encoding"]
