@@ -27,6 +27,7 @@ import httpx
 import stamina
 from aiolimiter import AsyncLimiter
 
+from collsync import __version__
 from collsync.errors import (
     OutcomeUnknownError,
     ProtocolError,
@@ -221,8 +222,6 @@ def _ssl_context() -> ssl.SSLContext:
 
 def _default_headers(extra: Mapping[str, str] | None) -> dict[str, str]:
     """What ``httpx.AsyncClient`` would send on every request, with collsync's name."""
-    from collsync import __version__
-
     return {
         "Accept": "*/*",
         "Accept-Encoding": "gzip, deflate",
@@ -243,16 +242,14 @@ class _Lanes:
     of a request's CPU. A given transport (tests, the in-process sandbox) is shared.
     """
 
-    def __init__(
-        self, base_url: httpx.URL, limits: Limits, *, transport: httpx.AsyncBaseTransport | None
-    ) -> None:
+    def __init__(self, limits: Limits, *, transport: httpx.AsyncBaseTransport | None) -> None:
         count = max(1, limits.concurrency)
         if transport is not None:
             self.transports = [transport]
         else:
-            # Loading the certificate store costs ~0.1 s: once for every lane of both services,
-            # and not at all for plain http (every request goes to ``base_url``).
-            verify: ssl.SSLContext | bool = _ssl_context() if base_url.scheme == "https" else False
+            # One certificate store for every lane of both services: building a context per
+            # transport costs a few milliseconds each (httpx makes one even for plain http).
+            verify = _ssl_context()
             connection = httpx.Limits(max_connections=1, max_keepalive_connections=1)
             self.transports = [
                 httpx.AsyncHTTPTransport(verify=verify, limits=connection) for _ in range(count)
@@ -320,7 +317,7 @@ class ServiceClient:
     ) -> None:
         self.limits = limits or Limits()
         self.base_url = httpx.URL(base_url.rstrip("/") + "/")
-        self._lanes = _Lanes(self.base_url, self.limits, transport=transport)
+        self._lanes = _Lanes(self.limits, transport=transport)
         self._headers = _default_headers(headers)
         self._timeout = httpx.Timeout(self.limits.timeout).as_dict()
         self._urls: dict[str, httpx.URL] = {}

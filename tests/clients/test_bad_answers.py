@@ -120,6 +120,26 @@ async def test_a_create_answer_without_the_new_collection() -> None:
             await client.create_collection("Mine")
 
 
+MINE = {"pk": 9, "name": "Mine", "slug": "mine", "status": "public", "items": []}
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param({"count": 1, "results": [MINE]}, id="the documented envelope"),
+        pytest.param(
+            {"count": 3, "results": [{**MINE, "pk": 4}, {"pk": "?", "name": "Odd"}, MINE]},
+            id="an envelope where another collection does not fit the document",
+        ),
+        pytest.param(MINE, id="a plain object"),
+    ],
+)
+async def test_a_create_answer_gives_the_new_collection(body: dict[str, object]) -> None:
+    async with akinon(lambda r: httpx.Response(201, json=body)) as client:
+        created = await client.create_collection("Mine")
+    assert (created.pk, created.slug) == (9, "mine")
+
+
 def broken_services() -> Starlette:
     async def html(request: object) -> Response:
         return Response("<html>Store is down for maintenance</html>", media_type="text/html")

@@ -95,7 +95,7 @@ def sandbox() -> None:
     type=click.FloatRange(0),
     default=0.0,
     show_default=True,
-    help="Seconds added to every request.",
+    help="Seconds from each request's arrival to its answer.",
 )
 @click.option(
     "--error-rate",

@@ -33,7 +33,7 @@ class Faults:
     """Fault knobs; every field can be set at start and changed at run time."""
 
     latency: float = 0.0
-    """Seconds added to every request."""
+    """Seconds from a request's arrival to its answer (or longer, if handling takes longer)."""
     error_rate: float = 0.0
     """Fraction of requests answered with a server error (before any change is made)."""
     throttle_rate: float = 0.0
@@ -208,11 +208,10 @@ class FaultInjector:
         faults = self.faults
         fault: str | None = None
         response: Response | None = None
+        arrived = time.monotonic()
         # Read the whole request first, as a real server does: a client that gives up while the
         # server is busy does not stop the server from applying its write.
         body = await request.body()
-        if faults.latency > 0:
-            await asyncio.sleep(faults.latency)
         if faults.rate_limit is not None:
             wait = self._bucket.take(float(faults.rate_limit))
             if wait > 0:
@@ -229,6 +228,10 @@ class FaultInjector:
             committed = write and response.status_code < 400 and not _is_error_body(response)
             if committed and self._roll(faults.drop_write_rate):
                 fault, response = "response_lost", LostResponse(response)
+        if faults.latency > 0:
+            # The answer leaves ``latency`` after the request arrived: handling it is part of
+            # that time, as with a real service, not added to it.
+            await asyncio.sleep(arrived + faults.latency - time.monotonic())
         self.log.record(
             LoggedRequest(
                 service=self.service,
