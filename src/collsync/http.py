@@ -231,6 +231,18 @@ def _default_headers(extra: Mapping[str, str] | None) -> dict[str, str]:
     }
 
 
+def _environment_proxy(base_url: httpx.URL) -> str | None:
+    """The proxy ``HTTP(S)_PROXY``/``ALL_PROXY`` name for ``base_url``, unless ``NO_PROXY``
+    exempts its host: what ``httpx.AsyncClient`` would use."""
+    from urllib.request import getproxies, proxy_bypass
+
+    proxies = getproxies()
+    proxy = proxies.get(base_url.scheme) or proxies.get("all")
+    if not proxy or proxy_bypass(base_url.host):
+        return None
+    return proxy
+
+
 class _Lanes:
     """``concurrency`` one-connection httpx transports, each lent to one request at a time.
 
@@ -242,7 +254,9 @@ class _Lanes:
     of a request's CPU. A given transport (tests, the in-process sandbox) is shared.
     """
 
-    def __init__(self, limits: Limits, *, transport: httpx.AsyncBaseTransport | None) -> None:
+    def __init__(
+        self, base_url: httpx.URL, limits: Limits, *, transport: httpx.AsyncBaseTransport | None
+    ) -> None:
         count = max(1, limits.concurrency)
         if transport is not None:
             self.transports = [transport]
@@ -251,8 +265,10 @@ class _Lanes:
             # transport costs a few milliseconds each (httpx makes one even for plain http).
             verify = _ssl_context()
             connection = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+            proxy = _environment_proxy(base_url)
             self.transports = [
-                httpx.AsyncHTTPTransport(verify=verify, limits=connection) for _ in range(count)
+                httpx.AsyncHTTPTransport(verify=verify, limits=connection, proxy=proxy)
+                for _ in range(count)
             ]
         self._idle: asyncio.LifoQueue[httpx.AsyncBaseTransport] = asyncio.LifoQueue()
         for n in range(count):  # a shared transport is lent ``count`` times
@@ -317,7 +333,7 @@ class ServiceClient:
     ) -> None:
         self.limits = limits or Limits()
         self.base_url = httpx.URL(base_url.rstrip("/") + "/")
-        self._lanes = _Lanes(self.limits, transport=transport)
+        self._lanes = _Lanes(self.base_url, self.limits, transport=transport)
         self._headers = _default_headers(headers)
         self._timeout = httpx.Timeout(self.limits.timeout).as_dict()
         self._urls: dict[str, httpx.URL] = {}
