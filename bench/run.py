@@ -86,6 +86,8 @@ class Result:
     throttled: int
     accepted_rate: float | None = None
     """Rate-limited scenario: Akinon requests answered (not 429) per second while loading."""
+    http_floor_ms: float | None = None
+    """Cold scenario: CPU ms per request of httpx alone against the same sandbox (floor.py)."""
 
     @property
     def total(self) -> int:
@@ -219,6 +221,28 @@ def startup_cost() -> tuple[float, float]:
         _pid, _status, usage = os.wait4(process.pid, 0)
         runs.append((time.perf_counter() - started, usage.ru_utime + usage.ru_stime))
     return min(runs)
+
+
+def http_floor(sandbox: Sandbox, requests: int, concurrency: int) -> float:
+    """CPU milliseconds per request of httpx alone, sending as collsync does (floor.py)."""
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(Path(__file__).with_name("floor.py")),
+            sandbox.store_url,
+            "--api-key",
+            ENV["STORE_API_KEY"],
+            "--requests",
+            str(requests),
+            "--concurrency",
+            str(concurrency),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    measured = json.loads(done.stdout)
+    return 1000 * float(measured["cpu"]) / int(measured["requests"])
 
 
 def lower_bound(scenario: Scenario, requests: dict[str, int]) -> float:
@@ -375,6 +399,12 @@ def findings(results: list[Result], startup: tuple[float, float] | None = None) 
                     f"bound of {r.bound:.2f} s; "
                     f"{1000 * (r.cpu - cpu) / max(1, r.total):.2f} ms CPU per request."
                 )
+    for r in results:
+        if r.http_floor_ms is not None:
+            lines.append(
+                f"- HTTP floor: httpx alone, sending as collsync does to the same sandbox "
+                f"(bench/floor.py), costs {r.http_floor_ms:.2f} ms CPU per request."
+            )
     cold, naive = by_name.get("cold"), by_name.get("naive")
     if cold and naive and cold.scenario.collections == naive.scenario.collections:
         lines.append(
@@ -427,6 +457,9 @@ def main(argv: list[str] | None = None) -> int:
                     )
                 )
                 result = measure(scenario, sandbox, config)
+                if scenario.name == "cold":
+                    requests = max(200, min(2000, result.total))
+                    result.http_floor_ms = http_floor(sandbox, requests, scenario.concurrency)
             finally:
                 sandbox.stop()
         results.append(result)
@@ -449,6 +482,7 @@ def main(argv: list[str] | None = None) -> int:
                         "accepted_rate": r.accepted_rate,
                         "efficiency": r.efficiency,
                         "throttled": r.throttled,
+                        "http_floor_ms": r.http_floor_ms,
                     }
                     for r in results
                 ],
