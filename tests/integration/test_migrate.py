@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner, Result
 
 from collsync.cli import main
@@ -29,6 +30,28 @@ def test_migration_creates_each_collection_once_and_a_rerun_writes_nothing(
     assert second.exit_code == 0, second.output
     assert sandbox.commerce_log.writes() == writes  # zero write requests
     assert sandbox.migrated() == sandbox.expected()
+
+
+def test_akinon_is_read_back_while_the_store_is_read(sandbox: Sandbox) -> None:
+    sandbox.store_app.state.sandbox.injector.faults.update({"latency": 0.05})
+    sandbox.faults(latency=0.05)
+    result = run("migrate", "-c", str(sandbox.config), "--dry-run")
+    assert result.exit_code == 0, result.output
+    store_done = max(e.at for e in sandbox.store_log.entries)
+    pages = [e.at for e in sandbox.commerce_log.entries if e.method == "GET"]
+    # the read-back's round trips overlap the store's instead of following them
+    assert min(pages) < store_done
+
+
+def test_a_refused_akinon_login_ends_the_run_in_one_line(
+    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AKINON_PASSWORD", "not-the-password")
+    result = CliRunner().invoke(main, ["migrate", "-c", str(sandbox.config)])
+    assert result.exit_code == 1
+    assert "error: akinon POST /users/login/: login as" in result.output
+    assert "Traceback" not in result.output
+    assert sandbox.commerce_log.writes() == 0
 
 
 def test_dry_run_plans_without_writing(sandbox: Sandbox) -> None:

@@ -28,6 +28,7 @@ from collsync.pipeline.models import (
     SourceItem,
 )
 from collsync.pipeline.plan import Removals, plan_collection
+from collsync.pipeline.read_back import ReadBack
 from collsync.pipeline.transform import Rules, StatusRule, TransformError, transform
 from collsync.source import CollectionFilters, StoreClient
 from collsync.state import State
@@ -259,11 +260,25 @@ def count_planned(summary: RunSummary, plan: CollectionPlan) -> None:
 
 
 async def prepare(ctx: Context, also_ids: Sequence[str] = ()) -> None:
-    """Products, extract, membership, read-back, and intents left open by an earlier run.
+    """Products, extract and membership from the store while Akinon is read back, then the
+    intents left open by an earlier run.
 
     ``also_ids``: collections to stage as well, whatever the filters (failed records that are
     due for another try in an incremental sync).
     """
+    reading_back = ReadBack(ctx.akinon, ctx.progress)
+    try:
+        await _extract(ctx, also_ids)
+        await reading_back.save(ctx.state, ctx.progress)
+    finally:
+        reading_back.cancel()  # a no-op once saved
+    ctx.loader = Loader(ctx.akinon, ctx.state, ctx.run_id, ctx.config.target.email)
+    ctx.blocked = await ctx.loader.resolve_open_intents()
+    ctx.progress.start("load", ctx.options.limit or ctx.summary.counts["staged"])
+
+
+async def _extract(ctx: Context, also_ids: Sequence[str]) -> None:
+    """Products, collections and memberships from the store into the state."""
     config, state, summary = ctx.config, ctx.state, ctx.summary
     if config.products.resolve == "sku-map":
         assert config.products.path is not None
@@ -312,10 +327,6 @@ async def prepare(ctx: Context, also_ids: Sequence[str] = ()) -> None:
         summary.counts["memberships"] = extract.extract_items_from_file(
             state, ctx.run_id, staged.generation, config.items.path
         )
-    await read_back(ctx.akinon, state, ctx.progress)
-    ctx.loader = Loader(ctx.akinon, state, ctx.run_id, config.target.email)
-    ctx.blocked = await ctx.loader.resolve_open_intents()
-    ctx.progress.start("load", ctx.options.limit or staged.staged)
 
 
 async def load(ctx: Context, plans: Iterable[CollectionPlan]) -> None:
@@ -435,18 +446,3 @@ def _actual(state: State, source_id: str) -> ActualCollection | None:
         public_url=target["public_url"],
         items=tuple(ActualItem(int(i[0]), int(i[1]), str(i[2]), i[3]) for i in target["items"]),
     )
-
-
-async def read_back(akinon: AkinonClient, state: State, progress: Progress) -> int:
-    """Read every collection of the Akinon account into the state (replacing the last copy)."""
-    count = 0
-    with state.transaction() as conn:
-        conn.execute("DELETE FROM target_items")
-        conn.execute("DELETE FROM target_collections")
-        on_count = lambda total: progress.start("read-back", total)  # noqa: E731
-        async for collection in akinon.iter_collections(on_count=on_count):
-            state.insert_target(conn, collection)
-            count += 1
-            progress.advance("read-back")
-    log.info("collsync.run.read_back", collections=count)
-    return count

@@ -1,0 +1,61 @@
+"""Reading the Akinon account back into the state, while the store is being read."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+from collsync.logging import get_logger
+
+if TYPE_CHECKING:
+    from collsync.pipeline.extract import Progress
+    from collsync.state import State
+    from collsync.target import AkinonClient, Collection
+
+log = get_logger("collsync.run")
+
+WINDOW = 2000
+"""Collections read ahead of :meth:`ReadBack.save` at most (memory stays flat)."""
+
+
+class ReadBack:
+    """Every collection of the Akinon account, fetched from the moment this is made.
+
+    Its round trips (login, first page, the others) overlap the store's instead of following
+    them; what it has read waits in a bounded queue until :meth:`save` writes it. Writing waits
+    for ``save``, called once the store's extraction has committed: the state has one
+    connection, and the read-back copy is replaced in one transaction of its own.
+    """
+
+    def __init__(self, akinon: AkinonClient, progress: Progress) -> None:
+        self._read: asyncio.Queue[Collection | Exception | None] = asyncio.Queue(maxsize=WINDOW)
+        self._task = asyncio.create_task(self._fetch(akinon, progress))
+
+    async def _fetch(self, akinon: AkinonClient, progress: Progress) -> None:
+        on_count = lambda total: progress.start("read-back", total)  # noqa: E731
+        try:
+            async for collection in akinon.iter_collections(on_count=on_count):
+                await self._read.put(collection)
+        except Exception as exc:  # raised again by save(), in the run's own task
+            await self._read.put(exc)
+        else:
+            await self._read.put(None)
+
+    async def save(self, state: State, progress: Progress) -> int:
+        """Replace the state's copy of the account with what was read; the count written."""
+        count = 0
+        with state.transaction() as conn:
+            conn.execute("DELETE FROM target_items")
+            conn.execute("DELETE FROM target_collections")
+            while (collection := await self._read.get()) is not None:
+                if isinstance(collection, Exception):
+                    raise collection
+                state.insert_target(conn, collection)
+                count += 1
+                progress.advance("read-back")
+        log.info("collsync.run.read_back", collections=count)
+        return count
+
+    def cancel(self) -> None:
+        """Stop reading (the run failed before :meth:`save`); nothing was written."""
+        self._task.cancel()
