@@ -240,7 +240,7 @@ def _environment_proxy(base_url: httpx.URL) -> str | None:
     proxy = proxies.get(base_url.scheme) or proxies.get("all")
     if not proxy or proxy_bypass(base_url.host):
         return None
-    return proxy
+    return proxy if "://" in proxy else f"http://{proxy}"  # "proxy.corp:3128", as httpx reads it
 
 
 class _Lanes:

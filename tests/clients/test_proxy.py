@@ -40,13 +40,14 @@ class RecordingProxy:
         writer.close()
 
 
+@pytest.mark.parametrize("scheme", ["http://", ""], ids=["with a scheme", "host:port alone"])
 async def test_requests_go_through_the_environment_proxy(
-    clean_proxy_environment: pytest.MonkeyPatch,
+    clean_proxy_environment: pytest.MonkeyPatch, scheme: str
 ) -> None:
     proxy = RecordingProxy()
     server = await asyncio.start_server(proxy, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
-    clean_proxy_environment.setenv("HTTP_PROXY", f"http://127.0.0.1:{port}")
+    clean_proxy_environment.setenv("HTTP_PROXY", f"{scheme}127.0.0.1:{port}")
     async with server, ServiceClient(TARGET, limits=Limits(concurrency=2)) as client:
         response = await client.send("GET", "collections/", endpoint="GET", idempotent=True)
     assert response.json() == {"ok": True}

@@ -18,6 +18,10 @@ WINDOW = 2000
 """Collections read ahead of :meth:`ReadBack.save` at most (memory stays flat)."""
 
 
+def _stopped() -> asyncio.CancelledError:
+    return asyncio.CancelledError("the Akinon read-back was stopped before it finished")
+
+
 class ReadBack:
     """Every collection of the Akinon account, fetched from the moment this is made.
 
@@ -28,34 +32,48 @@ class ReadBack:
     """
 
     def __init__(self, akinon: AkinonClient, progress: Progress) -> None:
-        self._read: asyncio.Queue[Collection | Exception | None] = asyncio.Queue(maxsize=WINDOW)
+        self._read: asyncio.Queue[Collection | BaseException | None] = asyncio.Queue(maxsize=WINDOW)
         self._task = asyncio.create_task(self._fetch(akinon, progress))
 
     async def _fetch(self, akinon: AkinonClient, progress: Progress) -> None:
         on_count = lambda total: progress.start("read-back", total)  # noqa: E731
+        ended = False
         try:
             async for collection in akinon.iter_collections(on_count=on_count):
                 await self._read.put(collection)
+                progress.advance("read-back")
+            await self._read.put(None)
+            ended = True
         except Exception as exc:  # raised again by save(), in the run's own task
             await self._read.put(exc)
-        else:
-            await self._read.put(None)
+            ended = True
+        finally:
+            # Stopped from outside: tell a waiting save(). The queue is not full when save()
+            # waits on it; when it is full, save() finds the task done once it has drained it.
+            if not ended and not self._read.full():
+                self._read.put_nowait(_stopped())
 
-    async def save(self, state: State, progress: Progress) -> int:
+    async def _next(self) -> Collection | BaseException | None:
+        if self._read.empty() and self._task.done():
+            return _stopped()  # ended without a word, and none is coming
+        return await self._read.get()
+
+    async def save(self, state: State) -> int:
         """Replace the state's copy of the account with what was read; the count written."""
         count = 0
         with state.transaction() as conn:
             conn.execute("DELETE FROM target_items")
             conn.execute("DELETE FROM target_collections")
-            while (collection := await self._read.get()) is not None:
-                if isinstance(collection, Exception):
+            while (collection := await self._next()) is not None:
+                if isinstance(collection, BaseException):
                     raise collection
                 state.insert_target(conn, collection)
                 count += 1
-                progress.advance("read-back")
         log.info("collsync.run.read_back", collections=count)
         return count
 
-    def cancel(self) -> None:
-        """Stop reading (the run failed before :meth:`save`); nothing was written."""
+    async def close(self) -> None:
+        """Stop reading if it has not finished (the run failed before :meth:`save`), and wait
+        for it to stop: the clients close after this."""
         self._task.cancel()
+        await asyncio.wait({self._task})

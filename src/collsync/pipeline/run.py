@@ -269,9 +269,9 @@ async def prepare(ctx: Context, also_ids: Sequence[str] = ()) -> None:
     reading_back = ReadBack(ctx.akinon, ctx.progress)
     try:
         await _extract(ctx, also_ids)
-        await reading_back.save(ctx.state, ctx.progress)
+        await reading_back.save(ctx.state)
     finally:
-        reading_back.cancel()  # a no-op once saved
+        await reading_back.close()  # nothing to stop once saved
     ctx.loader = Loader(ctx.akinon, ctx.state, ctx.run_id, ctx.config.target.email)
     ctx.blocked = await ctx.loader.resolve_open_intents()
     ctx.progress.start("load", ctx.options.limit or ctx.summary.counts["staged"])
