@@ -1,8 +1,8 @@
 """The HTTP floor under collsync's CPU per request: httpx alone, the way collsync sends.
 
 Sends ``--requests`` POSTs (the store's count call: a small JSON body and a small JSON answer)
-to a sandbox, ``--concurrency`` at a time, each on its own one-connection httpx transport as
-collsync's lanes do, on the same event loop, and prints the CPU and wall seconds of the sending
+to a sandbox, ``--concurrency`` at a time, on collsync's own lanes (one-connection httpx
+transports) and event loop, and prints the CPU and wall seconds of the sending
 alone as JSON. Run by ``bench/run.py`` beside the cold migration.
 """
 
@@ -17,6 +17,7 @@ import time
 import httpx
 
 from collsync.aio import run
+from collsync.http import Limits, _exchange, _Lanes
 
 
 def cpu_seconds() -> float:
@@ -25,26 +26,18 @@ def cpu_seconds() -> float:
 
 
 async def send_all(url: str, api_key: str, requests: int, concurrency: int) -> dict[str, float]:
-    transports = [
-        httpx.AsyncHTTPTransport(limits=httpx.Limits(max_connections=1)) for _ in range(concurrency)
-    ]
-    idle: asyncio.LifoQueue[httpx.AsyncHTTPTransport] = asyncio.LifoQueue()
-    for transport in transports:
-        idle.put_nowait(transport)
+    # collsync's own lanes and exchange, without its retries, pacing, journal or parsing
+    lanes = _Lanes(httpx.URL(url), Limits(concurrency=concurrency), transport=None)
     endpoint = f"{url}/api/v1/products/collections/count"
     body = json.dumps({"authentication": {"apiKey": api_key}}).encode()
 
     async def one() -> None:
-        transport = await idle.get()
-        try:
-            request = httpx.Request(
-                "POST", endpoint, content=body, headers={"Content-Type": "application/json"}
-            )
-            response = await transport.handle_async_request(request)
-            await response.aread()
-            json.loads(response.content)
-        finally:
-            idle.put_nowait(transport)
+        request = httpx.Request(
+            "POST", endpoint, content=body, headers={"Content-Type": "application/json"}
+        )
+        async with lanes.lane() as transport:
+            response = await _exchange(transport, request)
+        json.loads(response.content)
 
     await asyncio.gather(*(one() for _ in range(concurrency)))  # connections open, code warm
     cpu, started = cpu_seconds(), time.perf_counter()
@@ -54,8 +47,7 @@ async def send_all(url: str, api_key: str, requests: int, concurrency: int) -> d
         "cpu": cpu_seconds() - cpu,
         "wall": time.perf_counter() - started,
     }
-    for transport in transports:
-        await transport.aclose()
+    await lanes.aclose()
     return result
 
 

@@ -191,13 +191,12 @@ class Sandbox:
             self.process.kill()
 
 
-def run_collsync(args: list[str], config: Path) -> tuple[int, float, float, float]:
-    """Exit code, wall seconds, CPU seconds and peak RSS (MB) of one collsync run."""
-    env = {**os.environ, **ENV}
+def run_command(argv: list[str]) -> tuple[int, float, float, float]:
+    """Exit code, wall seconds, CPU seconds and peak RSS (MB) of one collsync command."""
     started = time.perf_counter()
     process = subprocess.Popen(
-        [sys.executable, "-m", "collsync", *args, "-c", str(config), "--log-level", "error"],
-        env=env,
+        [sys.executable, "-m", "collsync", *argv],
+        env={**os.environ, **ENV},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
@@ -209,18 +208,16 @@ def run_collsync(args: list[str], config: Path) -> tuple[int, float, float, floa
     return code, wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
 
 
+def run_collsync(args: list[str], config: Path) -> tuple[int, float, float, float]:
+    """:func:`run_command` for a run with ``config``, logging only errors."""
+    return run_command([*args, "-c", str(config), "--log-level", "error"])
+
+
 def startup_cost() -> tuple[float, float]:
     """Wall and CPU seconds every run pays before its first request: the interpreter and
     collsync's imports, measured as ``collsync migrate --help`` (best of three)."""
-    runs = []
-    for _ in range(3):
-        started = time.perf_counter()
-        process = subprocess.Popen(
-            [sys.executable, "-m", "collsync", "migrate", "--help"], stdout=subprocess.DEVNULL
-        )
-        _pid, _status, usage = os.wait4(process.pid, 0)
-        runs.append((time.perf_counter() - started, usage.ru_utime + usage.ru_stime))
-    return min(runs)
+    runs = [run_command(["migrate", "--help"]) for _ in range(3)]
+    return min((wall, cpu) for _code, wall, cpu, _rss in runs)
 
 
 def http_floor(sandbox: Sandbox, requests: int, concurrency: int) -> float:

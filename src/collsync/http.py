@@ -354,15 +354,12 @@ class ServiceClient:
 
     def _url(self, path: str) -> httpx.URL:
         # Resolved once per path: httpx would parse and merge the base URL on every request.
+        # Paths are always below ``base_url``: the lanes' proxy and TLS are chosen for it.
         url = self._urls.get(path)
         if url is None:
             relative = httpx.URL(path)
-            url = (
-                relative
-                if relative.is_absolute_url
-                else self.base_url.copy_with(
-                    raw_path=self.base_url.raw_path + relative.raw_path.lstrip(b"/")
-                )
+            url = self.base_url.copy_with(
+                raw_path=self.base_url.raw_path + relative.raw_path.lstrip(b"/")
             )
             # Bounded: paths with ids are many. The fixed paths (items, collections, login) are
             # among a run's first requests, so they are the ones kept.
