@@ -1,15 +1,18 @@
-"""The HTTP floor under collsync's CPU per request: httpx alone, the way collsync sends.
+"""The HTTP floor under collsync's CPU per request: the transport alone, the way collsync sends.
 
 Sends ``--requests`` POSTs (the store's count call: a small JSON body and a small JSON answer)
-to a sandbox, ``--concurrency`` at a time, on collsync's own lanes (one-connection httpx
-transports) and event loop, and prints the CPU and wall seconds of the sending
-alone as JSON. Run by ``bench/run.py`` beside the cold migration.
+to a sandbox, ``--concurrency`` at a time, on collsync's own lanes and event loop, and prints
+the CPU and wall seconds of the sending alone as JSON. ``--transport collsync`` is the
+transport collsync sends through (httpx requests, aiohttp underneath); ``--transport httpx`` is
+httpx's own (httpcore), one connection for each lane, for comparison. Run by ``bench/run.py``
+beside the cold migration.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import json
 import resource
 import time
@@ -25,9 +28,31 @@ def cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-async def send_all(url: str, api_key: str, requests: int, concurrency: int) -> dict[str, float]:
+class HttpxLanes(_Lanes):
+    """httpx's own transport, one connection for each lane (its pool polls every idle socket
+    on each request, so a shared pool of 16 would cost more)."""
+
+    def __init__(self, concurrency: int) -> None:
+        connection = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+        self.transports = [httpx.AsyncHTTPTransport(limits=connection) for _ in range(concurrency)]
+        self._idle: asyncio.LifoQueue[httpx.AsyncBaseTransport] = asyncio.LifoQueue()
+        for transport in self.transports:
+            self._idle.put_nowait(transport)
+
+    async def aclose(self) -> None:
+        for transport in self.transports:
+            await transport.aclose()
+
+
+async def send_all(
+    url: str, api_key: str, requests: int, concurrency: int, transport: str
+) -> dict[str, float]:
     # collsync's own lanes and exchange, without its retries, pacing, journal or parsing
-    lanes = _Lanes(httpx.URL(url), Limits(concurrency=concurrency), transport=None)
+    lanes = (
+        HttpxLanes(concurrency)
+        if transport == "httpx"
+        else _Lanes(httpx.URL(url), Limits(concurrency=concurrency), transport=None)
+    )
     endpoint = f"{url}/api/v1/products/collections/count"
     body = json.dumps({"authentication": {"apiKey": api_key}}).encode()
 
@@ -42,12 +67,15 @@ async def send_all(url: str, api_key: str, requests: int, concurrency: int) -> d
     await asyncio.gather(*(one() for _ in range(concurrency)))  # connections open, code warm
     cpu, started = cpu_seconds(), time.perf_counter()
     await asyncio.gather(*(one() for _ in range(requests)))
-    result = {
+    result: dict[str, float] = {
         "requests": requests,
         "cpu": cpu_seconds() - cpu,
         "wall": time.perf_counter() - started,
     }
     await lanes.aclose()
+    # httpcore looks for sniffio on every lock and cancel scope, and costs a third more CPU a
+    # request without it (encode/httpcore#1103); collsync no longer installs it.
+    result["sniffio"] = importlib.util.find_spec("sniffio") is not None
     return result
 
 
@@ -57,8 +85,10 @@ def main() -> None:
     parser.add_argument("--api-key", required=True)
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--transport", choices=("collsync", "httpx"), default="collsync")
     args = parser.parse_args()
-    print(json.dumps(run(send_all(args.url, args.api_key, args.requests, args.concurrency))))
+    sending = send_all(args.url, args.api_key, args.requests, args.concurrency, args.transport)
+    print(json.dumps(run(sending)))
 
 
 if __name__ == "__main__":

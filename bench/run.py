@@ -86,8 +86,8 @@ class Result:
     throttled: int
     accepted_rate: float | None = None
     """Rate-limited scenario: Akinon requests answered (not 429) per second while loading."""
-    http_floor_ms: float | None = None
-    """Cold scenario: CPU ms per request of httpx alone against the same sandbox (floor.py)."""
+    http_floor_ms: dict[str, float] | None = None
+    """Cold scenario: CPU ms per request of each transport alone, same sandbox (floor.py)."""
 
     @property
     def total(self) -> int:
@@ -220,8 +220,8 @@ def startup_cost() -> tuple[float, float]:
     return min((wall, cpu) for _code, wall, cpu, _rss in runs)
 
 
-def http_floor(sandbox: Sandbox, requests: int, concurrency: int) -> float:
-    """CPU milliseconds per request of httpx alone, sending as collsync does (floor.py)."""
+def http_floor(sandbox: Sandbox, requests: int, concurrency: int, transport: str) -> float:
+    """CPU milliseconds per request of ``transport`` alone, sending as collsync does (floor.py)."""
     done = subprocess.run(
         [
             sys.executable,
@@ -233,12 +233,16 @@ def http_floor(sandbox: Sandbox, requests: int, concurrency: int) -> float:
             str(requests),
             "--concurrency",
             str(concurrency),
+            "--transport",
+            transport,
         ],
         capture_output=True,
         text=True,
         check=True,
     )
     measured = json.loads(done.stdout)
+    if transport == "httpx" and not measured["sniffio"]:
+        print("floor: sniffio is not installed; httpx's own transport pays for it", file=sys.stderr)
     return 1000 * float(measured["cpu"]) / int(measured["requests"])
 
 
@@ -399,8 +403,9 @@ def findings(results: list[Result], startup: tuple[float, float] | None = None) 
     for r in results:
         if r.http_floor_ms is not None:
             lines.append(
-                f"- HTTP floor: httpx alone, sending as collsync does to the same sandbox "
-                f"(bench/floor.py), costs {r.http_floor_ms:.2f} ms CPU per request."
+                f"- HTTP floor: the transport alone, sending as collsync does to the same sandbox "
+                f"(bench/floor.py), costs {r.http_floor_ms['collsync']:.2f} ms CPU per request "
+                f"(httpx's own transport: {r.http_floor_ms['httpx']:.2f} ms)."
             )
     cold, naive = by_name.get("cold"), by_name.get("naive")
     if cold and naive and cold.scenario.collections == naive.scenario.collections:
@@ -456,7 +461,10 @@ def main(argv: list[str] | None = None) -> int:
                 result = measure(scenario, sandbox, config)
                 if scenario.name == "cold":
                     requests = max(200, min(2000, result.total))
-                    result.http_floor_ms = http_floor(sandbox, requests, scenario.concurrency)
+                    result.http_floor_ms = {
+                        transport: http_floor(sandbox, requests, scenario.concurrency, transport)
+                        for transport in ("collsync", "httpx")
+                    }
             finally:
                 sandbox.stop()
         results.append(result)

@@ -36,6 +36,7 @@ from collsync.errors import (
     TransientError,
 )
 from collsync.logging import get_logger
+from collsync.transport import AiohttpTransport
 
 if TYPE_CHECKING:
     import ssl
@@ -244,35 +245,29 @@ def _environment_proxy(base_url: httpx.URL) -> str | None:
 
 
 class _Lanes:
-    """``concurrency`` one-connection httpx transports, each lent to one request at a time.
+    """``concurrency`` lanes to one transport, each lent to one request at a time.
 
-    httpcore's pool does work proportional to its connections on every request and response
-    (with a readability poll of each idle socket); at 16 connections that costs more CPU than
-    the request itself. One connection per transport keeps it constant, and taking a lane is the
-    concurrency limit. Requests go to the transport itself, below ``httpx.AsyncClient``: its
-    cookie, auth, redirect and event-hook handling, none of which we use, cost about a quarter
-    of a request's CPU. A given transport (tests, the in-process sandbox) is shared.
+    Taking a lane is the concurrency limit. Requests go to the transport itself, below
+    ``httpx.AsyncClient``: its cookie, auth, redirect and event-hook handling, none of which we
+    use, cost about a quarter of a request's CPU. Without a given transport (tests, the
+    in-process sandbox) it is collsync's aiohttp one, with a connection for each lane.
     """
 
     def __init__(
         self, base_url: httpx.URL, limits: Limits, *, transport: httpx.AsyncBaseTransport | None
     ) -> None:
         count = max(1, limits.concurrency)
-        if transport is not None:
-            self.transports = [transport]
-        else:
-            # One certificate store for every lane of both services: building a context per
-            # transport costs a few milliseconds each (httpx makes one even for plain http).
-            verify = _ssl_context()
-            connection = httpx.Limits(max_connections=1, max_keepalive_connections=1)
-            proxy = _environment_proxy(base_url)
-            self.transports = [
-                httpx.AsyncHTTPTransport(verify=verify, limits=connection, proxy=proxy)
-                for _ in range(count)
-            ]
+        if transport is None:
+            transport = AiohttpTransport(
+                connections=count,
+                # One certificate store for both services: building one costs milliseconds.
+                ssl_context=_ssl_context(),
+                proxy=_environment_proxy(base_url),
+            )
+        self.transport = transport
         self._idle: asyncio.LifoQueue[httpx.AsyncBaseTransport] = asyncio.LifoQueue()
-        for n in range(count):  # a shared transport is lent ``count`` times
-            self._idle.put_nowait(self.transports[n % len(self.transports)])
+        for _ in range(count):
+            self._idle.put_nowait(transport)
 
     @contextlib.asynccontextmanager
     async def lane(self) -> AsyncIterator[httpx.AsyncBaseTransport]:
@@ -283,8 +278,7 @@ class _Lanes:
             self._idle.put_nowait(transport)
 
     async def aclose(self) -> None:
-        for transport in self.transports:
-            await transport.aclose()
+        await self.transport.aclose()
 
 
 async def _exchange(transport: httpx.AsyncBaseTransport, request: httpx.Request) -> httpx.Response:
@@ -429,6 +423,25 @@ class ServiceClient:
                 return exc.retry_after if exc.retry_after <= self.limits.retry_after_max else False
             return isinstance(exc, TransientError) and not isinstance(exc, OutcomeUnknownError)
 
+        async def once() -> T | httpx.Response:
+            response = await self._send_once(
+                method,
+                path,
+                endpoint=endpoint,
+                idempotent=idempotent,
+                json_body=json_body,
+                content=content,
+                params=params,
+                headers=headers,
+            )
+            return read(response) if read is not None else response
+
+        # Most requests succeed at once: they need no retry context, which costs more CPU than
+        # building the request. The first failure is handed to stamina as its first attempt's.
+        try:
+            return await once()
+        except Exception as exc:  # judged by retry_hook below, like any attempt's
+            failure: Exception | None = exc
         try:
             async for attempt in stamina.retry_context(
                 on=retry_hook,
@@ -438,17 +451,10 @@ class ServiceClient:
                 wait_max=self.limits.wait_max,
             ):
                 with attempt:
-                    response = await self._send_once(
-                        method,
-                        path,
-                        endpoint=endpoint,
-                        idempotent=idempotent,
-                        json_body=json_body,
-                        content=content,
-                        params=params,
-                        headers=headers,
-                    )
-                    return read(response) if read is not None else response
+                    if failure is not None:
+                        first, failure = failure, None
+                        raise first
+                    return await once()
         except _Unsent as exc:
             raise TransientError(exc.reason, service=self.service, endpoint=endpoint) from exc
         raise AssertionError("unreachable: stamina either returns or raises")  # pragma: no cover

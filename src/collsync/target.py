@@ -107,6 +107,25 @@ class CollectionPage(BaseModel):
     results: tuple[Collection, ...]
 
 
+class _Listed(BaseModel):
+    """A collection in a create answer, read without its items: the answer lists a page of the
+    account's collections with every item's full product record, and a new one has none."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    pk: int
+    name: str
+    slug: str
+    status: Status
+    public_url: str | None = None
+
+
+class _CreateAnswer(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    results: tuple[_Listed, ...]
+
+
 def _pk_or_zero(record: dict[str, Any]) -> int:
     pk = record.get("pk")
     return pk if isinstance(pk, int) else 0
@@ -481,13 +500,13 @@ class AkinonClient(ServiceClient):
         """The new collection: the newest of that name in the envelope, which lists the
         account's collections."""
         try:
-            page: CollectionPage | None = CollectionPage.model_validate_json(response.content)
+            page: _CreateAnswer | None = _CreateAnswer.model_validate_json(response.content)
         except ValidationError:
             page = None  # a plain object, or an envelope with something odd: read leniently
         if page is not None:
             named = [c for c in page.results if c.name == name]
             if named:
-                return max(named, key=lambda c: c.pk)
+                return Collection(**max(named, key=lambda c: c.pk).model_dump())
             raise self._not_listed(name, endpoint)
         body = decode_json(response, service=self.service, endpoint=endpoint)
         if isinstance(body, dict) and "results" in body:

@@ -1,0 +1,137 @@
+"""The one place collsync touches the network: an httpx transport that sends through aiohttp.
+
+Clients build ``httpx.Request`` objects and get ``httpx.Response`` objects back, as with any
+httpx transport (tests inject ``httpx.MockTransport`` or the sandbox's ASGI transport instead).
+Underneath, aiohttp does the HTTP/1.1: its C parser and plain asyncio streams cost less than
+half the CPU of httpx's own transport (httpcore, h11 and anyio) for each request, which is what
+bounds a migration's CPU. aiohttp's errors are translated here, once, into httpx's, by what they
+prove about the request: a failure to connect means it never left, anything after that means
+it may have been applied. (httpx-aiohttp maps a dropped connection to ``ConnectTimeout``,
+"never sent", which would let a write be sent twice; hence this module.)
+
+Cookies are not kept (collsync sends the session it holds), redirects are not followed and
+answers are decoded by httpx, as with httpx's own transport.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+if TYPE_CHECKING:
+    import ssl
+
+    import aiohttp
+
+_CHUNK = 64 * 1024
+
+
+def _translated(exc: BaseException) -> httpx.TransportError:
+    """The httpx error saying what ``exc`` (aiohttp's, or asyncio's) proves about the request."""
+    import aiohttp
+
+    message = str(exc) or type(exc).__name__
+    if isinstance(exc, aiohttp.ConnectionTimeoutError):  # no connection in time: never sent
+        return httpx.ConnectTimeout(message)
+    if isinstance(exc, (aiohttp.ServerTimeoutError, TimeoutError)):
+        return httpx.ReadTimeout(message)
+    if isinstance(exc, aiohttp.ClientConnectorError):  # refused, DNS, TLS: never sent
+        return httpx.ConnectError(message)
+    if isinstance(exc, aiohttp.ClientHttpProxyError):
+        return httpx.ProxyError(message)
+    if isinstance(exc, (aiohttp.InvalidURL, aiohttp.NonHttpUrlClientError)):
+        return httpx.UnsupportedProtocol(message)
+    if isinstance(exc, (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError)):
+        return httpx.RemoteProtocolError(message)
+    if isinstance(exc, aiohttp.ClientResponseError):  # an answer that is not HTTP
+        return httpx.RemoteProtocolError(message)
+    if isinstance(exc, (aiohttp.ClientOSError, aiohttp.ClientConnectionError)):
+        return httpx.ReadError(message)
+    return httpx.TransportError(message)
+
+
+def _proxy_settings(proxy: str | None) -> tuple[str | None, dict[str, str] | None]:
+    """aiohttp's proxy URL and headers: credentials in the URL become Proxy-Authorization."""
+    if proxy is None:
+        return None, None
+    url = httpx.URL(proxy)
+    if not url.username:
+        return proxy, None
+    credentials = f"{url.username}:{url.password}".encode()
+    headers = {"Proxy-Authorization": "Basic " + base64.b64encode(credentials).decode()}
+    return str(url.copy_with(username=None, password=None)), headers
+
+
+class AiohttpTransport(httpx.AsyncBaseTransport):
+    """Up to ``connections`` kept-alive connections through one aiohttp session.
+
+    The session is opened at the first request (aiohttp binds it to the running event loop).
+    """
+
+    def __init__(
+        self, *, connections: int, ssl_context: ssl.SSLContext, proxy: str | None = None
+    ) -> None:
+        self._connections = connections
+        self._ssl_context = ssl_context
+        self._proxy, self._proxy_headers = _proxy_settings(proxy)
+        self._session: aiohttp.ClientSession | None = None
+
+    def _open(self) -> aiohttp.ClientSession:
+        import aiohttp  # only when something is sent: --help and config errors do not pay for it
+
+        connector = aiohttp.TCPConnector(
+            limit=self._connections, limit_per_host=0, ssl=self._ssl_context
+        )
+        return aiohttp.ClientSession(
+            connector=connector,
+            cookie_jar=aiohttp.DummyCookieJar(),
+            auto_decompress=False,  # httpx decodes, so that answers read the same either way
+            trust_env=False,  # the proxy is chosen by collsync.http, as for every transport
+            skip_auto_headers=("Content-Type",),  # no invented content type for a bare body
+        )
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        import aiohttp
+        from yarl import URL
+
+        if self._session is None:
+            self._session = self._open()
+        timeout = request.extensions.get("timeout", {})
+        try:
+            async with self._session.request(
+                request.method,
+                URL(str(request.url), encoded=True),  # exactly as httpx quoted it
+                headers=request.headers.multi_items(),
+                data=request.content or None,
+                allow_redirects=False,
+                timeout=aiohttp.ClientTimeout(
+                    total=None,
+                    connect=timeout.get("pool"),
+                    sock_connect=timeout.get("connect"),
+                    sock_read=timeout.get("read"),
+                ),
+                proxy=self._proxy,
+                proxy_headers=self._proxy_headers,
+                read_bufsize=_CHUNK,
+            ) as answer:
+                body = await answer.read()
+                status, headers, reason = answer.status, answer.raw_headers, answer.reason
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise _translated(exc) from exc
+        extensions: dict[str, Any] = {"http_version": b"HTTP/1.1"}
+        if reason:
+            extensions["reason_phrase"] = reason.encode()
+        return httpx.Response(
+            status,
+            headers=list(headers),
+            stream=httpx.ByteStream(body),
+            request=request,
+            extensions=extensions,
+        )
+
+    async def aclose(self) -> None:
+        if self._session is not None:
+            session, self._session = self._session, None
+            await session.close()
