@@ -258,11 +258,14 @@ class _Lanes:
     ) -> None:
         count = max(1, limits.concurrency)
         if transport is None:
+            proxy = _environment_proxy(base_url)
+            tls = base_url.scheme == "https" or (proxy or "").startswith("https:")
             transport = AiohttpTransport(
                 connections=count,
-                # One certificate store for both services: building one costs milliseconds.
-                ssl_context=_ssl_context(),
-                proxy=_environment_proxy(base_url),
+                # One certificate store for both services, built only for TLS: it costs tens of
+                # milliseconds at start-up.
+                ssl_context=_ssl_context() if tls else None,
+                proxy=proxy,
             )
         self.transport = transport
         self._idle: asyncio.LifoQueue[httpx.AsyncBaseTransport] = asyncio.LifoQueue()

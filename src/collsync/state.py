@@ -339,12 +339,18 @@ class State:
                 yield {"source_id": source_id, "raw": json.loads(raw), "hash": content_hash}
 
     def staged_items_of(self, collection_id: str, generation: int) -> list[dict[str, Any]]:
+        """A collection's staged items, each with the Akinon product its SKU maps to (or None):
+        one query for the collection instead of one per item."""
         rows = self.db.conn.execute(
-            "SELECT sku, product_source_id, name, note FROM staged_items"
-            " WHERE collection_id = ? AND generation = ? ORDER BY sku",
+            "SELECT s.sku, s.product_source_id, s.name, s.note, p.product_pk"
+            " FROM staged_items s LEFT JOIN product_map p ON p.sku = s.sku"
+            " WHERE s.collection_id = ? AND s.generation = ? ORDER BY s.sku",
             (collection_id, generation),
         ).fetchall()
-        return [{"sku": r[0], "product_source_id": r[1], "name": r[2], "note": r[3]} for r in rows]
+        return [
+            {"sku": r[0], "product_source_id": r[1], "name": r[2], "note": r[3], "product_pk": r[4]}
+            for r in rows
+        ]
 
     # -- products -------------------------------------------------------------------------------
 
@@ -353,12 +359,6 @@ class State:
             conn.execute("DELETE FROM product_map")
             conn.executemany("INSERT INTO product_map (sku, product_pk) VALUES (?, ?)", pairs)
             return int(conn.execute("SELECT COUNT(*) FROM product_map").fetchone()[0])
-
-    def product_pk(self, sku: str) -> int | None:
-        row = self.db.conn.execute(
-            "SELECT product_pk FROM product_map WHERE sku = ?", (sku,)
-        ).fetchone()
-        return int(row[0]) if row else None
 
     # -- target read-back -----------------------------------------------------------------------
 

@@ -12,6 +12,7 @@ which the pipeline counts as success.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
@@ -107,9 +108,15 @@ class CollectionPage(BaseModel):
     results: tuple[Collection, ...]
 
 
+class _Present(BaseModel):
+    """Something listed, read for its presence only."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+
 class _Listed(BaseModel):
-    """A collection in a create answer, read without its items: the answer lists a page of the
-    account's collections with every item's full product record, and a new one has none."""
+    """A collection in a create answer, its items counted but not read: the answer lists a page
+    of the account's collections with every item's full product record, and a new one has none."""
 
     model_config = ConfigDict(frozen=True, extra="ignore")
 
@@ -117,6 +124,7 @@ class _Listed(BaseModel):
     name: str
     slug: str
     status: Status
+    items: tuple[_Present, ...] = ()
     public_url: str | None = None
 
 
@@ -499,14 +507,20 @@ class AkinonClient(ServiceClient):
     def _created(self, response: httpx.Response, name: str, endpoint: str) -> Collection:
         """The new collection: the newest of that name in the envelope, which lists the
         account's collections."""
+        with contextlib.suppress(ValidationError):
+            listed = _CreateAnswer.model_validate_json(response.content).results
+            heads = [c for c in listed if c.name == name]
+            head = max(heads, key=lambda c: c.pk) if heads else None
+            if head is not None and not head.items:  # new, as expected: nothing more to read
+                return Collection(**head.model_dump(exclude={"items"}))
         try:
-            page: _CreateAnswer | None = _CreateAnswer.model_validate_json(response.content)
+            page: CollectionPage | None = CollectionPage.model_validate_json(response.content)
         except ValidationError:
             page = None  # a plain object, or an envelope with something odd: read leniently
         if page is not None:
             named = [c for c in page.results if c.name == name]
             if named:
-                return Collection(**max(named, key=lambda c: c.pk).model_dump())
+                return max(named, key=lambda c: c.pk)
             raise self._not_listed(name, endpoint)
         body = decode_json(response, service=self.service, endpoint=endpoint)
         if isinstance(body, dict) and "results" in body:

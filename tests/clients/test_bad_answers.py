@@ -140,6 +140,16 @@ async def test_a_create_answer_gives_the_new_collection(body: dict[str, object])
     assert (created.pk, created.slug) == (9, "mine")
 
 
+async def test_a_create_answer_naming_a_collection_with_items_keeps_them() -> None:
+    # Not the new collection after all (it is off the page): its items must not be forgotten,
+    # or the read-back copy would lose them.
+    item = {"pk": 5, "note": "n", "product": {"pk": 77, "sku": "S-77", "attributes": {}}}
+    body = {"count": 1, "results": [{**MINE, "items": [item]}]}
+    async with akinon(lambda r: httpx.Response(201, json=body)) as client:
+        created = await client.create_collection("Mine")
+    assert [(i.pk, i.product.pk) for i in created.items] == [(5, 77)]
+
+
 def broken_services() -> Starlette:
     async def html(request: object) -> Response:
         return Response("<html>Store is down for maintenance</html>", media_type="text/html")

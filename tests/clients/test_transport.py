@@ -85,6 +85,16 @@ async def test_a_hang_up_after_a_write_is_outcome_unknown_and_not_resent(serve: 
     assert len(server.requests) == 1
 
 
+@pytest.mark.parametrize("method", ["GET", "DELETE"])
+async def test_nothing_is_sent_again_behind_the_retries(serve: Serve, method: str) -> None:
+    # aiohttp would resend an idempotent request once on a dropped connection: unpaced, uncounted
+    server = RawServer(lambda request: None)
+    async with ServiceClient(await serve(server), limits=LIMITS) as client:
+        with pytest.raises(TransientError, match="connection lost"):
+            await client.send(method, "items/1/", endpoint=method, idempotent=True)
+    assert len(server.requests) == LIMITS.attempts
+
+
 async def test_a_hang_up_on_a_read_is_retried(serve: Serve) -> None:
     answers = iter([None, _http(b'{"n": 1}', b"Content-Type: application/json")])
     server = RawServer(lambda request: next(answers))
@@ -138,13 +148,50 @@ async def test_gzip_answers_are_decoded_and_bodies_sent_as_given(serve: Serve) -
     assert b"content-type" not in head.lower()  # nothing invented for a bare body
 
 
-async def test_a_refused_proxy_connection_is_never_sent(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{free_port()}")
+async def test_a_service_that_stops_reading_a_write_times_out(serve: Serve) -> None:
+    stalled: list[bool] = []
+
+    async def never_reads(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        stalled.append(True)
+        await asyncio.sleep(30)
+
+    server = await asyncio.start_server(never_reads, "127.0.0.1", 0)
+    url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/api/"
+    limits = Limits(concurrency=1, attempts=1, timeout=0.3)
+    async with server, ServiceClient(url, limits=limits) as client:
+        with pytest.raises(OutcomeUnknownError, match="timed out"):
+            await asyncio.wait_for(
+                client.send(
+                    "POST", "items/", endpoint="POST", idempotent=False, content=b"x" * 2**25
+                ),
+                timeout=10,
+            )
+        server.close()
+    assert stalled == [True]
+
+
+async def test_a_closed_transport_opens_nothing_again(serve: Serve) -> None:
+    server = RawServer(lambda request: _http(b"{}"))
+    client = ServiceClient(await serve(server), limits=LIMITS)
+    await client.send("GET", "items/", endpoint="GET", idempotent=True)
+    await client.aclose()
+    with pytest.raises(RuntimeError, match="closed"):
+        await client.send("GET", "items/", endpoint="GET", idempotent=True)
+    assert len(server.requests) == 1
+
+
+async def test_a_refused_proxy_is_a_connection_failure_not_a_lost_write(
+    monkeypatch: pytest.MonkeyPatch, serve: Serve
+) -> None:
+    server = RawServer(lambda request: _http(b"{}"))  # would answer, were the proxy not named
+    url = await serve(server)
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{free_port()}")  # nothing listens
     monkeypatch.delenv("NO_PROXY", raising=False)
     monkeypatch.delenv("no_proxy", raising=False)
-    async with ServiceClient("http://akinon.invalid/api/", limits=LIMITS) as client:
+    async with ServiceClient(url, limits=LIMITS) as client:
         with pytest.raises(TransientError, match="could not connect"):
             await client.send("POST", "items/", endpoint="POST", idempotent=False, json_body={})
+    assert server.requests == []
 
 
 async def test_a_status_line_only_is_read_as_the_status_it_gives(serve: Serve) -> None:

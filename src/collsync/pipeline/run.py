@@ -367,12 +367,13 @@ async def load(ctx: Context, plans: Iterable[CollectionPlan]) -> None:
 def planned(ctx: Context) -> Iterator[tuple[CollectionPlan, ActualCollection | None]]:
     """Transform and plan every staged collection, one at a time (memory stays flat)."""
     state, summary, run_id = ctx.state, ctx.summary, ctx.run_id
-    rules, resolver = rules_from(ctx.config), _resolver(ctx.config, state)
+    rules, by_identity = rules_from(ctx.config), ctx.config.products.resolve == "identity"
     for row in state.iter_staged(ctx.generation, ctx.options.limit):
         sid = row["source_id"]
         if sid in ctx.blocked:
             summary.counts["blocked"] += 1
             continue
+        staged = state.staged_items_of(sid, ctx.generation)
         items = [
             SourceItem(
                 sku=i["sku"],
@@ -380,8 +381,9 @@ def planned(ctx: Context) -> Iterator[tuple[CollectionPlan, ActualCollection | N
                 name=i["name"] or "",
                 note=i["note"] or "",
             )
-            for i in state.staged_items_of(sid, ctx.generation)
+            for i in staged
         ]
+        resolver = _by_identity if by_identity else _by_sku(staged)
         try:
             desired = transform(row["raw"], items, rules, resolver)
         except TransformError as exc:
@@ -411,19 +413,16 @@ def planned(ctx: Context) -> Iterator[tuple[CollectionPlan, ActualCollection | N
         yield plan, actual
 
 
-def _resolver(config: Config, state: State) -> Any:
-    if config.products.resolve == "identity":
+def _by_sku(staged: list[dict[str, Any]]) -> Callable[[SourceItem], int | None]:
+    """``products.resolve = "sku-map"``: the product the SKU map gives, read with the items."""
+    mapped = {i["sku"]: i["product_pk"] for i in staged}
+    return lambda item: mapped.get(item.sku)
 
-        def identity(item: SourceItem) -> int | None:
-            value = item.product_id or ""
-            return int(value) if value.isdigit() else None
 
-        return identity
-
-    def by_sku(item: SourceItem) -> int | None:
-        return state.product_pk(item.sku)
-
-    return by_sku
+def _by_identity(item: SourceItem) -> int | None:
+    """``products.resolve = "identity"``: the store's product id is the Akinon product's."""
+    value = item.product_id or ""
+    return int(value) if value.isdigit() else None
 
 
 def _mapping(state: State, source_id: str) -> Mapping | None:
