@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     import aiohttp
 
 _CHUNK = 64 * 1024
+_BUFFERED = 64 * 1024  # asyncio's write buffer: a body up to this size never waits on a drain
 
 
 def _translated(exc: BaseException) -> httpx.TransportError:
@@ -66,9 +67,12 @@ def _proxy_settings(proxy: str | None) -> tuple[str | None, dict[str, str]]:
     return str(url.copy_with(username=None, password=None)), headers
 
 
-def _total(timeout: dict[str, float | None]) -> float | None:
-    """A bound on the whole exchange: aiohttp has no write timeout, and a service that stops
-    reading a body would otherwise hold the request forever."""
+def _total(timeout: dict[str, float | None], body: bytes) -> float | None:
+    """A bound on the whole exchange when the body could wait on the service: aiohttp has no
+    write timeout, and a service that stops reading would otherwise hold the request forever.
+    A body the socket's buffers take at once cannot wait (and a timer for each request costs)."""
+    if len(body) <= _BUFFERED:
+        return None
     parts = [timeout.get(k) for k in ("pool", "connect", "write", "read")]
     return None if any(p is None for p in parts) else sum(p for p in parts if p is not None)
 
@@ -128,7 +132,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 data=request.content or None,
                 allow_redirects=False,
                 timeout=aiohttp.ClientTimeout(
-                    total=_total(timeout),
+                    total=_total(timeout, request.content),
                     connect=timeout.get("pool"),
                     sock_connect=timeout.get("connect"),
                     sock_read=timeout.get("read"),
