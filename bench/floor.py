@@ -12,15 +12,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import importlib.util
 import json
 import resource
 import time
+from typing import TYPE_CHECKING
 
 import httpx
 
 from collsync.aio import run
 from collsync.http import Limits, _exchange, _Lanes
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
 
 
 def cpu_seconds() -> float:
@@ -28,7 +33,7 @@ def cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-class HttpxLanes(_Lanes):
+class HttpxLanes:
     """httpx's own transport, one connection for each lane (its pool polls every idle socket
     on each request, so a shared pool of 16 would cost more)."""
 
@@ -39,6 +44,14 @@ class HttpxLanes(_Lanes):
         for transport in self.transports:
             self._idle.put_nowait(transport)
 
+    @contextlib.asynccontextmanager
+    async def lane(self) -> AsyncIterator[httpx.AsyncBaseTransport]:
+        transport = await self._idle.get()
+        try:
+            yield transport
+        finally:
+            self._idle.put_nowait(transport)
+
     async def aclose(self) -> None:
         for transport in self.transports:
             await transport.aclose()
@@ -46,9 +59,9 @@ class HttpxLanes(_Lanes):
 
 async def send_all(
     url: str, api_key: str, requests: int, concurrency: int, transport: str
-) -> dict[str, float]:
+) -> dict[str, float | bool]:
     # collsync's own lanes and exchange, without its retries, pacing, journal or parsing
-    lanes = (
+    lanes: HttpxLanes | _Lanes = (
         HttpxLanes(concurrency)
         if transport == "httpx"
         else _Lanes(httpx.URL(url), Limits(concurrency=concurrency), transport=None)
@@ -67,7 +80,7 @@ async def send_all(
     await asyncio.gather(*(one() for _ in range(concurrency)))  # connections open, code warm
     cpu, started = cpu_seconds(), time.perf_counter()
     await asyncio.gather(*(one() for _ in range(requests)))
-    result: dict[str, float] = {
+    result: dict[str, float | bool] = {
         "requests": requests,
         "cpu": cpu_seconds() - cpu,
         "wall": time.perf_counter() - started,

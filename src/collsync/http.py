@@ -245,12 +245,12 @@ def _environment_proxy(base_url: httpx.URL) -> str | None:
 
 
 class _Lanes:
-    """``concurrency`` lanes to one transport, each lent to one request at a time.
+    """``concurrency`` lanes to one transport: taking a lane is the concurrency limit.
 
-    Taking a lane is the concurrency limit. Requests go to the transport itself, below
-    ``httpx.AsyncClient``: its cookie, auth, redirect and event-hook handling, none of which we
-    use, cost about a quarter of a request's CPU. Without a given transport (tests, the
-    in-process sandbox) it is collsync's aiohttp one, with a connection for each lane.
+    Requests go to the transport itself, below ``httpx.AsyncClient``: its cookie, auth, redirect
+    and event-hook handling, none of which we use, cost about a quarter of a request's CPU. The
+    transport is collsync's aiohttp one, with a connection for each lane, unless one is given
+    (tests, the in-process sandbox).
     """
 
     def __init__(
@@ -268,17 +268,12 @@ class _Lanes:
                 proxy=proxy,
             )
         self.transport = transport
-        self._idle: asyncio.LifoQueue[httpx.AsyncBaseTransport] = asyncio.LifoQueue()
-        for _ in range(count):
-            self._idle.put_nowait(transport)
+        self._free = asyncio.Semaphore(count)
 
     @contextlib.asynccontextmanager
     async def lane(self) -> AsyncIterator[httpx.AsyncBaseTransport]:
-        transport = await self._idle.get()
-        try:
-            yield transport
-        finally:
-            self._idle.put_nowait(transport)
+        async with self._free:
+            yield self.transport
 
     async def aclose(self) -> None:
         await self.transport.aclose()

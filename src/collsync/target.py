@@ -510,18 +510,13 @@ class AkinonClient(ServiceClient):
         with contextlib.suppress(ValidationError):
             listed = _CreateAnswer.model_validate_json(response.content).results
             heads = [c for c in listed if c.name == name]
-            head = max(heads, key=lambda c: c.pk) if heads else None
-            if head is not None and not head.items:  # new, as expected: nothing more to read
+            if not heads:
+                raise self._not_listed(name, endpoint)
+            head = max(heads, key=lambda c: c.pk)
+            if not head.items:  # new, as expected: nothing more to read
                 return Collection(**head.model_dump(exclude={"items"}))
-        try:
-            page: CollectionPage | None = CollectionPage.model_validate_json(response.content)
-        except ValidationError:
-            page = None  # a plain object, or an envelope with something odd: read leniently
-        if page is not None:
-            named = [c for c in page.results if c.name == name]
-            if named:
-                return max(named, key=lambda c: c.pk)
-            raise self._not_listed(name, endpoint)
+        # A collection with items (not the new one after all), a plain object, or an envelope
+        # with something odd: the one collection is read whole, leniently.
         body = decode_json(response, service=self.service, endpoint=endpoint)
         if isinstance(body, dict) and "results" in body:
             # Only the new collection is validated: the others are not needed, and one that does

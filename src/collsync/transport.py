@@ -46,9 +46,11 @@ def _translated(exc: BaseException) -> httpx.TransportError:
         return httpx.ProxyError(message)
     if isinstance(exc, (aiohttp.InvalidURL, aiohttp.NonHttpUrlClientError)):
         return httpx.UnsupportedProtocol(message)
-    if isinstance(exc, (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError)):
-        return httpx.RemoteProtocolError(message)
-    if isinstance(exc, aiohttp.ClientResponseError):  # an answer that is not HTTP
+    # A hang-up, a truncated body, or an answer that is not HTTP (ClientResponseError)
+    if isinstance(
+        exc,
+        (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError, aiohttp.ClientResponseError),
+    ):
         return httpx.RemoteProtocolError(message)
     if isinstance(exc, (aiohttp.ClientOSError, aiohttp.ClientConnectionError)):
         return httpx.ReadError(message)
