@@ -66,13 +66,13 @@ async def send_all(
         if transport == "httpx"
         else _Lanes(httpx.URL(url), Limits(concurrency=concurrency), transport=None)
     )
-    endpoint = f"{url}/api/v1/products/collections/count"
+    # URL and headers parsed once, as collsync's clients do
+    endpoint = httpx.URL(f"{url}/api/v1/products/collections/count")
+    headers = httpx.Headers({"Content-Type": "application/json"})
     body = json.dumps({"authentication": {"apiKey": api_key}}).encode()
 
     async def one() -> None:
-        request = httpx.Request(
-            "POST", endpoint, content=body, headers={"Content-Type": "application/json"}
-        )
+        request = httpx.Request("POST", endpoint, content=body, headers=headers)
         async with lanes.lane() as transport:
             response = await _exchange(transport, request)
         json.loads(response.content)

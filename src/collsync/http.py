@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Self, TypeVar, overload
 
 import httpx
+import pydantic_core
 import stamina
 from aiolimiter import AsyncLimiter
 
@@ -35,7 +36,7 @@ from collsync.errors import (
     ThrottledError,
     TransientError,
 )
-from collsync.logging import get_logger
+from collsync.logging import debug_enabled, get_logger
 from collsync.transport import AiohttpTransport
 
 if TYPE_CHECKING:
@@ -214,6 +215,7 @@ def _count_last_second(times: deque[float], now: float) -> int:
 
 
 _URL_CACHE_SIZE = 64
+_HEADER_SETS = 16
 
 
 @functools.cache
@@ -329,6 +331,7 @@ class ServiceClient:
         self._headers = _default_headers(headers)
         self._timeout = httpx.Timeout(self.limits.timeout).as_dict()
         self._urls: dict[str, httpx.URL] = {}
+        self._headers_by_set: dict[tuple[tuple[str, str], ...], httpx.Headers] = {}
         self.pace = AdaptiveRate(self.limits.rate_limit)
 
     async def __aenter__(self) -> Self:
@@ -358,6 +361,18 @@ class ServiceClient:
             if len(self._urls) < _URL_CACHE_SIZE:
                 self._urls[path] = url
         return url
+
+    def _merged_headers(self, sent: dict[str, str]) -> httpx.Headers:
+        # Built once per set: httpx normalises every header of a plain dict on every request.
+        # The sets are few (a session's cookie and CSRF token, with or without a JSON body).
+        key = tuple(sent.items())
+        merged = self._headers_by_set.get(key)
+        if merged is None:
+            merged = httpx.Headers({**self._headers, **sent})
+            if len(self._headers_by_set) >= _HEADER_SETS:
+                self._headers_by_set.clear()  # sessions came and went: start again
+            self._headers_by_set[key] = merged
+        return merged
 
     @overload
     async def send(
@@ -473,13 +488,13 @@ class ServiceClient:
         # Computed at each attempt: a login by another task may have changed cookie and CSRF.
         sent = dict(headers() if callable(headers) else (headers or {}))
         if json_body is not None:
-            content = json.dumps(json_body, ensure_ascii=False).encode()
+            content = pydantic_core.to_json(json_body)  # UTF-8, like ensure_ascii=False
             sent = {"Content-Type": "application/json", **sent}
         request = httpx.Request(
             method,
             self._url(path),
             params=params,
-            headers={**self._headers, **sent},
+            headers=self._merged_headers(sent),
             content=content,
             extensions={"timeout": self._timeout},
         )
@@ -501,14 +516,15 @@ class ServiceClient:
                 ) from exc
             except httpx.HTTPError as exc:
                 raise ProtocolError(f"HTTP failure: {exc!r}", **where) from exc
-        log.debug(
-            "collsync.http.request",
-            method=method,
-            path=path,
-            status=response.status_code,
-            duration_ms=round((time.perf_counter() - started) * 1000, 1),
-            **where,
-        )
+        if debug_enabled():
+            log.debug(
+                "collsync.http.request",
+                method=method,
+                path=path,
+                status=response.status_code,
+                duration_ms=round((time.perf_counter() - started) * 1000, 1),
+                **where,
+            )
         if response.status_code != 429:
             self.pace.accepted()
         else:

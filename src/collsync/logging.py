@@ -23,6 +23,7 @@ _SECRET_KEY = re.compile(
     re.IGNORECASE,
 )
 _secret_values: set[str] = set()
+_debug = True  # structlog's default, until configure() says otherwise
 
 
 def register_secret(value: str | None) -> None:
@@ -50,9 +51,17 @@ def _redact_processor(_logger: Any, _method: str, event_dict: dict[str, Any]) ->
     return {k: redact(v, k) for k, v in event_dict.items()}
 
 
+def debug_enabled() -> bool:
+    """Whether debug events are kept: a check that costs nothing, for events on every request
+    (a dropped event still costs a logger bind through structlog's lazy proxy)."""
+    return _debug
+
+
 def configure(*, json_logs: bool = False, level: str = "info") -> None:
     """Configure structlog for the CLI. Logs go to stderr; stdout is kept for reports."""
+    global _debug
     numeric = logging.getLevelNamesMapping()[level.upper()]
+    _debug = numeric <= logging.DEBUG
     renderer: Any
     if json_logs:
         renderer = structlog.processors.JSONRenderer(ensure_ascii=False)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+import pydantic_core
 import sqlite_utils
 
 from collsync.errors import LockHeldError
@@ -377,8 +378,12 @@ class State:
     def upsert_target(self, collection: Any) -> None:
         """Keep the read-back copy in step with a change collsync made itself."""
         with self.transaction() as conn:
-            conn.execute("DELETE FROM target_items WHERE collection_pk = ?", (collection.pk,))
-            self.insert_target(conn, collection)
+            self.replace_target(conn, collection)
+
+    def replace_target(self, conn: sqlite3.Connection, collection: Any) -> None:
+        """:meth:`upsert_target` inside the caller's transaction."""
+        conn.execute("DELETE FROM target_items WHERE collection_pk = ?", (collection.pk,))
+        self.insert_target(conn, collection)
 
     def target_collection(self, pk: int) -> dict[str, Any] | None:
         row = self.db.conn.execute(
@@ -434,8 +439,31 @@ class State:
             (source_id, source_slug, pk, slug, public_url, owner, now_iso()),
         )
 
-    def set_synced(self, source_id: str, content_hash: str, collection: Any | None) -> None:
+    def settle_collection(
+        self,
+        source_id: str,
+        content_hash: str,
+        collection: Any | None,
+        confirmed: Sequence[ItemConfirmation] = (),
+    ) -> None:
+        """A collection's load is done: its added items mapped and their intents closed, the
+        content it now matches recorded, its earlier load failures resolved, in one transaction.
+
+        A collection that was in step already (a no-op rerun) is not written at all.
+        """
+        conn = self.db.conn
+        if not confirmed and collection is None:
+            synced = conn.execute(
+                "SELECT synced_hash FROM collection_map WHERE source_id = ?", (source_id,)
+            ).fetchone()
+            failed = conn.execute(
+                "SELECT 1 FROM failures WHERE record_id = ? AND stage = 'load' AND resolved = 0",
+                (source_id,),
+            ).fetchone()
+            if synced is not None and synced[0] == content_hash and failed is None:
+                return
         with self.transaction() as conn:
+            self._confirm_items(conn, source_id, confirmed)
             if collection is not None:
                 conn.execute(
                     "UPDATE collection_map SET akinon_slug = ?, public_url = ? WHERE source_id = ?",
@@ -444,6 +472,10 @@ class State:
             conn.execute(
                 "UPDATE collection_map SET synced_hash = ?, updated_at = ? WHERE source_id = ?",
                 (content_hash, now_iso(), source_id),
+            )
+            conn.execute(
+                "UPDATE failures SET resolved = 1 WHERE record_id = ? AND stage = 'load'",
+                (source_id,),
             )
 
     def unmap_collection(self, source_id: str) -> None:
@@ -533,7 +565,7 @@ class State:
                         operation,
                         source_id,
                         product_pk,
-                        json.dumps(payload, sort_keys=True),
+                        pydantic_core.to_json(payload).decode(),
                         created,
                     ),
                 )
@@ -545,16 +577,21 @@ class State:
         if not confirmed:
             return
         with self.transaction() as conn:
-            for c in confirmed:
-                self.map_item(conn, source_id, c.product_pk, c.item_pk, c.note)
-                self.journal_close(conn, c.entry_id, c.outcome, {"pk": c.item_pk})
+            self._confirm_items(conn, source_id, confirmed)
+
+    def _confirm_items(
+        self, conn: sqlite3.Connection, source_id: str, confirmed: Sequence[ItemConfirmation]
+    ) -> None:
+        for c in confirmed:
+            self.map_item(conn, source_id, c.product_pk, c.item_pk, c.note)
+            self.journal_close(conn, c.entry_id, c.outcome, {"pk": c.item_pk})
 
     def journal_close(
         self, conn: sqlite3.Connection, entry_id: int, state: str, result: Any = None
     ) -> None:
         conn.execute(
             "UPDATE journal SET state = ?, resolved_at = ?, result = ? WHERE id = ?",
-            (state, now_iso(), json.dumps(result, default=str), entry_id),
+            (state, now_iso(), pydantic_core.to_json(result, fallback=str).decode(), entry_id),
         )
 
     def open_intents(self, operation: str | None = None) -> list[JournalEntry]:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from collsync.errors import ConfigError, LockHeldError
-from collsync.state import SCHEMA_VERSION, State
+from collsync.state import SCHEMA_VERSION, ItemConfirmation, State
 
 
 def test_a_new_file_gets_the_current_schema_in_wal_mode(tmp_path: Path) -> None:
@@ -96,5 +96,48 @@ def test_failures_are_counted_and_resolved(tmp_path: Path) -> None:
     [failure] = state.failures()
     assert (failure["attempts"], failure["reason"]) == (2, "second")
     state.resolve_failures("r1", ["load"])
+    assert state.failures() == []
+    state.close()
+
+
+def _mapped_collection(state: State) -> None:
+    with state.transaction() as conn:
+        state.map_collection(
+            conn, source_id="s1", source_slug="yaz", pk=5, slug="yaz-1", public_url=None, owner=None
+        )
+
+
+def test_a_settled_collection_has_its_items_hash_and_failures_in_one_commit(
+    tmp_path: Path,
+) -> None:
+    state = State.open(tmp_path / "state.db")
+    _mapped_collection(state)
+    state.record_failure("s1", "load", "ThrottledError", "throttled (429)", run_id=1)
+    [entry] = state.journal_intents(2, "add_item", "s1", [({"product_pk": 77}, 77)])
+    statements: list[str] = []
+    state.db.conn.set_trace_callback(statements.append)
+    state.settle_collection(
+        "s1", "hash-2", None, [ItemConfirmation(entry, 77, 901, "", "confirmed")]
+    )
+    assert state.items_mapped("s1") == {77: (901, "")}
+    assert state.open_intents() == []
+    mapped = state.mapped("s1")
+    assert mapped is not None
+    assert mapped.synced_hash == "hash-2"
+    assert statements.count("COMMIT") == 1
+    assert state.failures() == []
+    state.close()
+
+
+def test_a_collection_already_in_step_is_not_written_again(tmp_path: Path) -> None:
+    state = State.open(tmp_path / "state.db")
+    _mapped_collection(state)
+    state.settle_collection("s1", "hash-1", None)
+    written = state.db.conn.total_changes
+    state.settle_collection("s1", "hash-1", None)  # a no-op rerun
+    assert state.db.conn.total_changes == written
+    # ...unless it has a load failure left to resolve
+    state.record_failure("s1", "load", "ThrottledError", "throttled (429)", run_id=1)
+    state.settle_collection("s1", "hash-1", None)
     assert state.failures() == []
     state.close()

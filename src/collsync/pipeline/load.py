@@ -5,8 +5,9 @@ Create and add-item are plain POSTs with no idempotency key, so each one is:
 1. an ``intent`` committed to the journal before it is sent;
 2. sent;
 3. on an answer, the map row and the journal confirmation committed in one transaction (a
-   collection's item confirmations together, once its items are answered: until then their
-   intents stay open, and a crash leaves them to be resolved like any other);
+   collection's item confirmations together, with its synced content, once its items are
+   answered: until then their intents stay open, and a crash leaves them to be resolved like
+   any other);
    on a clean rejection, the intent is closed as ``failed``;
 4. on an unknown outcome (timeout, dropped connection, 5xx, or a crash), resolved by reading
    Akinon before anything is sent again: adopt what the lost answer created, resend only when
@@ -200,8 +201,9 @@ class Loader:
                 elif op.action is Action.REMOVE_ITEM:
                     await self._remove_item(op)
             pk = akinon_pk if akinon_pk is not None else _pk_of(plan)
+            confirmed: list[ItemConfirmation] = []
             if items and pk is not None:
-                await self._add_items(sid, pk, items)
+                confirmed = await self._add_items(sid, pk, items)
         except RecordFailed as failure:
             self.counts["failed"] += 1
             self.state.record_failure(
@@ -224,8 +226,7 @@ class Loader:
                 run_id=self.run_id,
             )
             return False
-        self.state.set_synced(sid, desired.content_hash, latest)
-        self.state.resolve_failures(sid, ["load"])
+        self.state.settle_collection(sid, desired.content_hash, latest, confirmed)
         if plan.unchanged:
             self.counts["unchanged"] += 1
         return True
@@ -293,7 +294,7 @@ class Loader:
                     owner=self.owner,
                 )
                 self.state.journal_close(conn, entry, outcome, {"pk": created.pk})
-            self.state.upsert_target(created)
+                self.state.replace_target(conn, created)
             log.info(
                 "collsync.load.collection_created",
                 source_id=source_id,
@@ -338,8 +339,14 @@ class Loader:
         self.state.unmap_item(op.source_id, op.product_pk)
         self.counts["items_removed"] += 1
 
-    async def _add_items(self, source_id: str, collection_pk: int, items: list[Operation]) -> None:
-        """Add a collection's items concurrently: intents in one commit, confirmations in one."""
+    async def _add_items(
+        self, source_id: str, collection_pk: int, items: list[Operation]
+    ) -> list[ItemConfirmation]:
+        """Add a collection's items concurrently, their intents in one commit.
+
+        The confirmations are returned, to be committed with the collection's own (one commit);
+        if an item fails, or the run stops, those answered are committed here before it goes up.
+        """
         entries = self.state.journal_intents(
             self.run_id,
             "add_item",
@@ -355,11 +362,14 @@ class Loader:
                 ),
                 return_exceptions=True,
             )
-        finally:
+        except BaseException:  # cancelled: keep what was answered
             self.state.confirm_items(source_id, confirmed)
+            raise
         errors = [r for r in results if isinstance(r, BaseException)]
         if errors:
+            self.state.confirm_items(source_id, confirmed)
             raise errors[0]
+        return confirmed
 
     async def _add_item(
         self,
