@@ -53,7 +53,8 @@ def _redact_processor(_logger: Any, _method: str, event_dict: dict[str, Any]) ->
 
 def debug_enabled() -> bool:
     """Whether debug events are kept: a check that costs nothing, for events on every request
-    (a dropped event still costs a logger bind through structlog's lazy proxy)."""
+    (a dropped event still costs a logger bind through structlog's lazy proxy). It follows
+    :func:`configure`; structlog configured by other means does not change it."""
     return _debug
 
 

@@ -129,6 +129,16 @@ class ItemConfirmation:
     outcome: str
 
 
+def _json_text(value: Any) -> str:
+    """``value`` as JSON text for the journal: pydantic-core's serialiser, five times faster
+    than the standard one on every request; the standard one (which escapes) for text UTF-8
+    cannot hold, such as a lone surrogate decoded from an answer's escape."""
+    try:
+        return pydantic_core.to_json(value, fallback=str).decode()
+    except pydantic_core.PydanticSerializationError:
+        return json.dumps(value, default=str)
+
+
 @dataclass(frozen=True, slots=True)
 class JournalEntry:
     id: int
@@ -565,7 +575,7 @@ class State:
                         operation,
                         source_id,
                         product_pk,
-                        pydantic_core.to_json(payload).decode(),
+                        _json_text(payload),
                         created,
                     ),
                 )
@@ -573,7 +583,8 @@ class State:
         return ids
 
     def confirm_items(self, source_id: str, confirmed: Sequence[ItemConfirmation]) -> None:
-        """Map added items and close their intents, all in one transaction."""
+        """Map added items and close their intents, all in one transaction (when a collection
+        stops short; a finished one's go with :meth:`settle_collection`)."""
         if not confirmed:
             return
         with self.transaction() as conn:
@@ -591,7 +602,7 @@ class State:
     ) -> None:
         conn.execute(
             "UPDATE journal SET state = ?, resolved_at = ?, result = ? WHERE id = ?",
-            (state, now_iso(), pydantic_core.to_json(result, fallback=str).decode(), entry_id),
+            (state, now_iso(), _json_text(result), entry_id),
         )
 
     def open_intents(self, operation: str | None = None) -> list[JournalEntry]:

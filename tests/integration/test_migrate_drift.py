@@ -120,3 +120,41 @@ def test_restart_reads_everything_again_and_keeps_the_map(sandbox: Sandbox) -> N
     assert sandbox.store_log.counts()["POST /api/v1/products/collections/get"] == 2
     status = json.loads(run("status", "-c", str(sandbox.config), "--format", "json").output)
     assert status["map"]["collections"] == 60
+
+
+def test_answered_items_are_kept_when_a_sibling_is_refused(sandbox: Sandbox) -> None:
+    assert run("migrate", "-c", str(sandbox.config), "--limit", "1").exit_code == 0
+    config = load_config(sandbox.config)
+    state = State.open(config.state.path)
+    [(source_id, pk)] = state.db.conn.execute(
+        "SELECT source_id, akinon_pk FROM collection_map"
+    ).fetchall()
+    present = set(state.items_mapped(source_id))
+    [(product_pk,)] = state.db.conn.execute(
+        "SELECT product_pk FROM product_map WHERE product_pk NOT IN ({}) LIMIT 1".format(
+            ",".join("?" * len(present))
+        ),
+        tuple(present),
+    ).fetchall()
+    missing_product = 10**9  # Akinon has no such product: a clean refusal
+    desired = DesiredCollection(source_id, "s", "n", "public", (), "h")
+    plan = CollectionPlan(
+        desired,
+        tuple(
+            Operation(Action.ADD_ITEM, source_id, Origin.SOURCE, akinon_pk=pk, product_pk=p)
+            for p in (product_pk, missing_product)
+        ),
+    )
+
+    async def add() -> bool:
+        async with akinon_client(sandbox) as client:
+            return await Loader(client, state, 99, AKINON_EMAIL).apply(plan)
+
+    assert asyncio.run(add()) is False
+    assert product_pk in state.items_mapped(source_id)  # its answer is not lost with the other
+    assert missing_product not in state.items_mapped(source_id)
+    assert state.open_intents() == []  # the refused one is closed as failed, not left open
+    [failure] = state.failures()
+    assert failure["record_id"] == source_id
+    assert str(missing_product) in failure["reason"]
+    state.close()

@@ -141,3 +141,32 @@ def test_a_collection_already_in_step_is_not_written_again(tmp_path: Path) -> No
     state.settle_collection("s1", "hash-1", None)
     assert state.failures() == []
     state.close()
+
+
+def test_an_in_step_collection_still_records_what_was_done_to_it(tmp_path: Path) -> None:
+    """Same content, but items re-added after drift, or a slug Akinon changed: written."""
+    state = State.open(tmp_path / "state.db")
+    _mapped_collection(state)
+    state.settle_collection("s1", "hash-1", None)
+    [entry] = state.journal_intents(2, "add_item", "s1", [({"product_pk": 77}, 77)])
+    state.settle_collection("s1", "hash-1", None, [ItemConfirmation(entry, 77, 901, "", "adopted")])
+    assert state.items_mapped("s1") == {77: (901, "")}
+    assert state.open_intents() == []
+
+    class Renamed:
+        slug, public_url = "yaz-2", "/wishlists/user-collection/yaz-2/"
+
+    state.settle_collection("s1", "hash-1", Renamed())
+    mapped = state.mapped("s1")
+    assert mapped is not None
+    assert (mapped.akinon_slug, mapped.public_url) == ("yaz-2", Renamed.public_url)
+    state.close()
+
+
+def test_a_refusal_text_utf8_cannot_hold_still_closes_its_intent(tmp_path: Path) -> None:
+    state = State.open(tmp_path / "state.db")
+    entry = state.journal_intent(1, "create", "s1", {"name": "Yaz"})
+    with state.transaction() as conn:  # "\ud800" can arrive as an escape in a JSON answer
+        state.journal_close(conn, entry, "failed", "name: bad \ud800 text")
+    assert state.open_intents() == []
+    state.close()
