@@ -28,6 +28,16 @@ def akinon_client(sandbox: Sandbox) -> AkinonClient:
     return AkinonClient(sandbox.commerce_url, email=AKINON_EMAIL, password=AKINON_PASSWORD)
 
 
+def one_migrated(sandbox: Sandbox) -> tuple[State, str, int]:
+    """One collection migrated: the state, its source id and its Akinon pk."""
+    assert run("migrate", "-c", str(sandbox.config), "--limit", "1").exit_code == 0
+    state = State.open(load_config(sandbox.config).state.path)
+    [(source_id, pk)] = state.db.conn.execute(
+        "SELECT source_id, akinon_pk FROM collection_map"
+    ).fetchall()
+    return state, source_id, pk
+
+
 def test_a_collection_deleted_on_akinon_is_recreated_as_drift(sandbox: Sandbox) -> None:
     assert run("migrate", "-c", str(sandbox.config)).exit_code == 0
     victim = next(c for c in sandbox.akinon.collections.values() if c.owner == AKINON_EMAIL)
@@ -44,12 +54,7 @@ def test_a_collection_deleted_on_akinon_is_recreated_as_drift(sandbox: Sandbox) 
 
 
 def test_already_in_the_collection_is_success(sandbox: Sandbox) -> None:
-    assert run("migrate", "-c", str(sandbox.config), "--limit", "1").exit_code == 0
-    config = load_config(sandbox.config)
-    state = State.open(config.state.path)
-    [(source_id, pk)] = state.db.conn.execute(
-        "SELECT source_id, akinon_pk FROM collection_map"
-    ).fetchall()
+    state, source_id, pk = one_migrated(sandbox)
     product_pk, (item_pk, _note) = next(iter(state.items_mapped(source_id).items()))
     state.db.conn.execute("DELETE FROM item_map")  # as if the confirmation had been lost
     desired = DesiredCollection(source_id, "s", "n", "public", (), "h")
@@ -123,12 +128,7 @@ def test_restart_reads_everything_again_and_keeps_the_map(sandbox: Sandbox) -> N
 
 
 def test_answered_items_are_kept_when_a_sibling_is_refused(sandbox: Sandbox) -> None:
-    assert run("migrate", "-c", str(sandbox.config), "--limit", "1").exit_code == 0
-    config = load_config(sandbox.config)
-    state = State.open(config.state.path)
-    [(source_id, pk)] = state.db.conn.execute(
-        "SELECT source_id, akinon_pk FROM collection_map"
-    ).fetchall()
+    state, source_id, pk = one_migrated(sandbox)
     present = set(state.items_mapped(source_id))
     [(product_pk,)] = state.db.conn.execute(
         "SELECT product_pk FROM product_map WHERE product_pk NOT IN ({}) LIMIT 1".format(
