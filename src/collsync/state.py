@@ -593,16 +593,23 @@ class State:
     def _confirm_items(
         self, conn: sqlite3.Connection, source_id: str, confirmed: Sequence[ItemConfirmation]
     ) -> None:
+        stamp = now_iso()  # one commit, one time
         for c in confirmed:
             self.map_item(conn, source_id, c.product_pk, c.item_pk, c.note)
-            self.journal_close(conn, c.entry_id, c.outcome, {"pk": c.item_pk})
+            self.journal_close(conn, c.entry_id, c.outcome, {"pk": c.item_pk}, at=stamp)
 
     def journal_close(
-        self, conn: sqlite3.Connection, entry_id: int, state: str, result: Any = None
+        self,
+        conn: sqlite3.Connection,
+        entry_id: int,
+        state: str,
+        result: Any = None,
+        *,
+        at: str | None = None,
     ) -> None:
         conn.execute(
             "UPDATE journal SET state = ?, resolved_at = ?, result = ? WHERE id = ?",
-            (state, now_iso(), _json_text(result), entry_id),
+            (state, at or now_iso(), _json_text(result), entry_id),
         )
 
     def open_intents(self, operation: str | None = None) -> list[JournalEntry]:
