@@ -120,7 +120,9 @@ def test_sigkill_with_dropped_answers_still_ends_exactly_once(sandbox: Sandbox) 
 
 
 def test_two_concurrent_migrations_the_second_exits_75_at_once(sandbox: Sandbox) -> None:
-    sandbox.faults(latency=0.02)
+    # Slow enough answers (300 requests, about 2 s) that the first run is still going when the
+    # second has started up and reached the lock.
+    sandbox.faults(latency=0.1)
     first = start_migrate(sandbox)
     try:
         kill_point = lambda: posts(sandbox, "/wishlists/user-collections/") >= 1  # noqa: E731
