@@ -483,10 +483,7 @@ class State:
                 "UPDATE collection_map SET synced_hash = ?, updated_at = ? WHERE source_id = ?",
                 (content_hash, now_iso(), source_id),
             )
-            conn.execute(
-                "UPDATE failures SET resolved = 1 WHERE record_id = ? AND stage = 'load'",
-                (source_id,),
-            )
+            self._resolve_failures(conn, source_id, ["load"])
 
     def unmap_collection(self, source_id: str) -> None:
         with self.transaction() as conn:
@@ -686,13 +683,18 @@ class State:
 
     def resolve_failures(self, record_id: str, stages: Iterable[str] | None = None) -> None:
         with self.transaction() as conn:
-            if stages is None:
-                conn.execute("UPDATE failures SET resolved = 1 WHERE record_id = ?", (record_id,))
-            else:
-                conn.executemany(
-                    "UPDATE failures SET resolved = 1 WHERE record_id = ? AND stage = ?",
-                    [(record_id, s) for s in stages],
-                )
+            self._resolve_failures(conn, record_id, stages)
+
+    def _resolve_failures(
+        self, conn: sqlite3.Connection, record_id: str, stages: Iterable[str] | None
+    ) -> None:
+        if stages is None:
+            conn.execute("UPDATE failures SET resolved = 1 WHERE record_id = ?", (record_id,))
+        else:
+            conn.executemany(
+                "UPDATE failures SET resolved = 1 WHERE record_id = ? AND stage = ?",
+                [(record_id, s) for s in stages],
+            )
 
     def failures(self, *, include_resolved: bool = False) -> list[dict[str, Any]]:
         query = (

@@ -107,20 +107,29 @@ def _mapped_collection(state: State) -> None:
         )
 
 
+def _settle_with_one_item(
+    state: State, content_hash: str, statements: list[str] | None = None
+) -> None:
+    """Settle ``s1`` with product 77 added (item 901); its intent must close. ``statements``
+    collects the SQL of the settling alone."""
+    [entry] = state.journal_intents(2, "add_item", "s1", [({"product_pk": 77}, 77)])
+    if statements is not None:
+        state.db.conn.set_trace_callback(statements.append)
+    state.settle_collection(
+        "s1", content_hash, None, [ItemConfirmation(entry, 77, 901, "", "confirmed")]
+    )
+    assert state.items_mapped("s1") == {77: (901, "")}
+    assert state.open_intents() == []
+
+
 def test_a_settled_collection_has_its_items_hash_and_failures_in_one_commit(
     tmp_path: Path,
 ) -> None:
     state = State.open(tmp_path / "state.db")
     _mapped_collection(state)
     state.record_failure("s1", "load", "ThrottledError", "throttled (429)", run_id=1)
-    [entry] = state.journal_intents(2, "add_item", "s1", [({"product_pk": 77}, 77)])
     statements: list[str] = []
-    state.db.conn.set_trace_callback(statements.append)
-    state.settle_collection(
-        "s1", "hash-2", None, [ItemConfirmation(entry, 77, 901, "", "confirmed")]
-    )
-    assert state.items_mapped("s1") == {77: (901, "")}
-    assert state.open_intents() == []
+    _settle_with_one_item(state, "hash-2", statements)
     mapped = state.mapped("s1")
     assert mapped is not None
     assert mapped.synced_hash == "hash-2"
@@ -148,10 +157,7 @@ def test_an_in_step_collection_still_records_what_was_done_to_it(tmp_path: Path)
     state = State.open(tmp_path / "state.db")
     _mapped_collection(state)
     state.settle_collection("s1", "hash-1", None)
-    [entry] = state.journal_intents(2, "add_item", "s1", [({"product_pk": 77}, 77)])
-    state.settle_collection("s1", "hash-1", None, [ItemConfirmation(entry, 77, 901, "", "adopted")])
-    assert state.items_mapped("s1") == {77: (901, "")}
-    assert state.open_intents() == []
+    _settle_with_one_item(state, "hash-1")
 
     class Renamed:
         slug, public_url = "yaz-2", "/wishlists/user-collection/yaz-2/"
