@@ -32,6 +32,7 @@ from collsync.errors import (
 )
 from collsync.http import Limits, ServiceClient, decode_json
 from collsync.logging import register_secret
+from collsync.text import escape_surrogates, unpaired_surrogate
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Sequence
@@ -108,7 +109,7 @@ class Rejected:
     @property
     def record_id(self) -> str | None:
         value = self.raw.get("id") if isinstance(self.raw, dict) else None
-        return str(value) if value is not None else None
+        return None if value is None else escape_surrogates(str(value))
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,6 +199,11 @@ def parse_records(
     for item in raw:
         if not isinstance(item, dict):
             rejected.append(Rejected(item, f"expected an object, got {type(item).__name__}"))
+            continue
+        key = unpaired_surrogate(item)
+        if key is not None:
+            reason = f"{escape_surrogates(key)}: text with an unpaired surrogate, not valid Unicode"
+            rejected.append(Rejected(item, reason))
             continue
         try:
             records.append(model.model_validate({**item, **adapt(item)} if adapt else item))

@@ -22,6 +22,7 @@ import sqlite_utils
 
 from collsync.errors import LockHeldError
 from collsync.logging import get_logger
+from collsync.text import escape_surrogates
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Sequence
@@ -137,6 +138,10 @@ def _json_text(value: Any) -> str:
         return pydantic_core.to_json(value, fallback=str).decode()
     except pydantic_core.PydanticSerializationError:
         return json.dumps(value, default=str)
+
+
+def _escaped(*texts: str | None) -> tuple[str | None, ...]:
+    return tuple(None if t is None else escape_surrogates(t) for t in texts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -374,15 +379,18 @@ class State:
     # -- target read-back -----------------------------------------------------------------------
 
     def insert_target(self, conn: sqlite3.Connection, collection: Any) -> None:
-        """Record an Akinon collection (with its items) as read back."""
+        """Record an Akinon collection (with its items) as read back.
+
+        Text is stored with any unpaired surrogate escaped: JSON can carry one, SQLite cannot,
+        and no source record (refused at extract) can match it anyway."""
         c = collection
         conn.execute(
             "INSERT OR REPLACE INTO target_collections VALUES (?, ?, ?, ?, ?)",
-            (c.pk, c.name, c.slug, c.status, c.public_url),
+            (c.pk, *_escaped(c.name, c.slug), c.status, *_escaped(c.public_url)),
         )
         conn.executemany(
             "INSERT OR REPLACE INTO target_items VALUES (?, ?, ?, ?, ?)",
-            [(i.pk, c.pk, i.product.pk, i.note or "", i.product.sku) for i in c.items],
+            [(i.pk, c.pk, i.product.pk, *_escaped(i.note or "", i.product.sku)) for i in c.items],
         )
 
     def upsert_target(self, collection: Any) -> None:
@@ -641,11 +649,13 @@ class State:
                 " attempts = attempts + 1, last_at = excluded.last_at, run_id = excluded.run_id,"
                 " resolved = 0",
                 (
-                    record_id,
+                    escape_surrogates(record_id),
                     stage,
                     kind,
-                    reason,
-                    None if raw is None else json.dumps(raw, ensure_ascii=False, default=str),
+                    escape_surrogates(reason),
+                    None
+                    if raw is None
+                    else escape_surrogates(json.dumps(raw, ensure_ascii=False, default=str)),
                     stamp,
                     stamp,
                     run_id,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import date
 
+import httpx
 import pytest
 from pydantic import ValidationError
 
@@ -143,11 +144,48 @@ async def test_malformed_records_come_back_rejected_not_lost() -> None:
         "http://store", STORE_API_KEY, transport=SandboxTransport(app), limits=LIMITS
     ) as client:
         page = await client.get_collections()
-    assert page.size == 10
+    assert page.size == 11
     assert len(page.records) == 6
     reasons = {r.raw.get("slug"): r.reason for r in page.rejected}
     assert "name" in reasons["no-name"]
     assert "255" in reasons["too-long-name"]
     assert "UUID" in reasons["bad-guid"] or "uuid" in reasons["bad-guid"].lower()
     assert "2019-13-45" in reasons["bad-date"]
+    assert reasons["bad-text"] == "name: text with an unpaired surrogate, not valid Unicode"
     assert {r.record_id for r in page.rejected} >= {"not-a-guid"}
+
+
+async def test_text_utf8_cannot_hold_is_refused_by_key_and_a_valid_pair_is_kept() -> None:
+    def record(number: int, extra: str) -> str:
+        return (
+            f'{{"id":"00000000-0000-0000-0000-00000000000{number}","name":"Yaz {number}",'
+            f'"slug":"yaz-{number}","createdon":"2020-01-01 10:00:00",{extra}}}'
+        )
+
+    # as a store that escapes non-ASCII writes them: a pair is one emoji, half a pair is not text
+    records = [
+        record(1, r'"badge":"\ud83d\ude00"'),
+        record(2, r'"badge":"\ud83d"'),
+        record(3, r'"tags":[{"label":"ok"},{"label":"x\udc00"}]'),
+    ]
+    page = f"[{','.join(records)}]".encode()
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=page, headers={"Content-Type": "application/json"})
+
+    async with StoreClient(
+        "http://store", STORE_API_KEY, transport=httpx.MockTransport(answer), limits=LIMITS
+    ) as client:
+        got = await client.get_collections()
+    assert [r.name for r in got.records] == ["Yaz 1"]
+    assert got.raw[0]["badge"] == "😀"
+    assert [(r.record_id, r.reason) for r in got.rejected] == [
+        (
+            "00000000-0000-0000-0000-000000000002",
+            "badge: text with an unpaired surrogate, not valid Unicode",
+        ),
+        (
+            "00000000-0000-0000-0000-000000000003",
+            "tags[1].label: text with an unpaired surrogate, not valid Unicode",
+        ),
+    ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -13,6 +14,7 @@ import pytest
 
 from collsync.errors import ConfigError, LockHeldError
 from collsync.state import SCHEMA_VERSION, ItemConfirmation, State
+from collsync.target import Collection, Item, Product
 
 
 def test_a_new_file_gets_the_current_schema_in_wal_mode(tmp_path: Path) -> None:
@@ -175,4 +177,36 @@ def test_a_refusal_text_utf8_cannot_hold_still_closes_its_intent(tmp_path: Path)
     with state.transaction() as conn:  # "\ud800" can arrive as an escape in a JSON answer
         state.journal_close(conn, entry, "failed", "name: bad \ud800 text")
     assert state.open_intents() == []
+    state.close()
+
+
+def test_a_failure_about_text_utf8_cannot_hold_is_recorded_escaped(tmp_path: Path) -> None:
+    state = State.open(tmp_path / "state.db")
+    raw = {"id": "x\ud800", "name": "Bozuk \udfff"}  # decoded from JSON escapes
+    state.record_failure("x\ud800", "extract", "invalid_record", "name: \udfff here", raw=raw)
+    [failure] = state.failures()
+    assert failure["record_id"] == "x\\ud800"
+    assert failure["reason"] == "name: \\udfff here"
+    assert json.loads(failure["raw"]) == raw  # the raw JSON keeps the escape, so nothing is lost
+    state.close()
+
+
+def test_an_akinon_name_utf8_cannot_hold_is_kept_escaped(tmp_path: Path) -> None:
+    state = State.open(tmp_path / "state.db")
+    listed = Collection(
+        pk=3,
+        name="Yaz \ud800",
+        slug="yaz",
+        status="private",
+        items=[Item(pk=9, note="not \udc00", product=Product(pk=77, sku="SKU-\ud800"))],
+    )
+    state.upsert_target(listed)
+    assert state.target_collection(3) == {
+        "pk": 3,
+        "name": "Yaz \\ud800",
+        "slug": "yaz",
+        "status": "private",
+        "public_url": None,
+        "items": [(9, 77, "not \\udc00", "SKU-\\ud800")],
+    }
     state.close()

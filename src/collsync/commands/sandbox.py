@@ -81,7 +81,7 @@ def sandbox() -> None:
     show_default=True,
     help="Store products with no Akinon counterpart.",
 )
-@click.option("--malformed", is_flag=True, help="Add four broken store records.")
+@click.option("--malformed", is_flag=True, help="Add five broken store records.")
 @click.option("--seed", type=int, default=42, show_default=True, help="Seed of the data.")
 @click.option(
     "--data-dir",

@@ -55,7 +55,8 @@ class ExtractResult:
 
 def _raw_hash(raw: Any) -> str:
     text = json.dumps(raw, sort_keys=True, ensure_ascii=False, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:32]
+    # surrogatepass: an invalid record refused for an unpaired surrogate still has a hash
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
 def filters_signature(filters: CollectionFilters, limit: int | None) -> str:

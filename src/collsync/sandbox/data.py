@@ -91,7 +91,8 @@ class SeedSpec:
     unmapped_products: int = 0
     """Store products whose SKU has no Akinon product (they cannot be migrated)."""
     malformed: bool = False
-    """Add four broken store records: no name, a name over 255 chars, a bad GUID, a bad date."""
+    """Add five broken store records: no name, a name over 255 chars, a bad GUID, a bad date, a
+    name holding an unpaired surrogate."""
     collection_field: str = "collections"
     """The store product field that lists the ids of the product's collections."""
     first_year: int = 2016
@@ -261,6 +262,8 @@ def _malformed(rng: random.Random) -> list[dict[str, Any]]:
             "slug": "bad-date",
             "createdon": "2019-13-45 25:61:00",
         },
+        # half a UTF-16 pair, as the JSON escape "\\ud800": JSON can carry it, UTF-8 cannot
+        {**base, "id": _guid(rng), "name": "Bozuk Metin \ud800", "slug": "bad-text"},
     ]
 
 
