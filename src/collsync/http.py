@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import json
 import math
 import time
 from collections import deque
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Self, TypeVar, overload
 
 import httpx
@@ -54,7 +54,7 @@ log = get_logger("collsync.http")
 _UNSENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclasses.dataclass(frozen=True, slots=True)
 class Limits:
     """How hard one service may be driven."""
 
@@ -88,10 +88,14 @@ class AdaptiveRate:
     again, so one overshoot's burst of 429s is one signal. Each second without a cut adds back
     ``increase`` times the rate at the cut, up to the ceiling.
 
-    Some services refuse a few requests whatever the rate: a lone refusal, or refusals under
-    ``tolerance``, are only retried. Refusals above it always slow the run, but by one cut a
-    second at most, so they cannot cascade. There is no floor above ``floor``: a limit with a
-    burst allowance or a per-minute quota looks, in its first second, much faster than it is.
+    Some services refuse a share of requests whatever the rate: a lone refusal, or refusals
+    under ``tolerance``, are only retried. Every cut is a trial, and no other cut comes until it
+    is judged: when the requests sent at the new rate are refused in the same share as before it
+    (above the tolerance, within the noise of the counts) and fewer are accepted, in step with
+    the cut, slowing down did not help. The cut is undone and that share is taken as the
+    service's background, which wears off; until it does, only refusals well above it slow the
+    run. There is no floor above ``floor``: a limit with a burst allowance or a per-minute
+    quota looks, in its first second, much faster than it is.
     """
 
     decrease = 0.8
@@ -100,6 +104,12 @@ class AdaptiveRate:
     floor = 0.5
     shortest_window = 0.02  # seconds; a rate measured over less is too noisy to act on
     measure_accepting = 0.1  # seconds of overload before what the service accepts is trusted
+    measure_answers = 10  # and answers: two random refusals in a row are no measure
+    trial_answers = 20  # answers at the new rate, over a second at least, before a cut is judged
+    trial_longest = 10.0  # seconds; a cut still unjudged by then (too few answers) stands
+    above_background = 1.5  # a share of refusals this many times the background slows the run
+    background_at_most = 0.5  # a service refusing more than this is limiting, not unlucky
+    background_half_life = 30.0  # seconds
 
     def __init__(
         self, ceiling: float | None, *, clock: Callable[[], float] = time.monotonic
@@ -114,12 +124,18 @@ class AdaptiveRate:
         self._last_change = self._clock()
         self._sent: deque[float] = deque()
         self._accepted: deque[float] = deque()
+        # the last answers (when, refused): a slow second holds too few to judge a cut by
+        self._recent: deque[tuple[float, bool]] = deque(maxlen=self.trial_answers)
         self._refused: deque[float] = deque()
         self._first_sent: float | None = None
         self._accepted_total = 0
-        self._overload = (0.0, 0)  # when the current overload began, and answers accepted then
-        self._last_cut = -math.inf
+        self._answers_total = 0
+        # when the current overload began, and answers accepted and given by then
+        self._overload = (0.0, 0, 0)
         self._cut_measured = False
+        self._trial: _Trial | None = None
+        self._background = 0.0  # the share of requests refused whatever the rate
+        self._background_at = 0.0
 
     async def acquire(self) -> int:
         """Wait for this request's turn; returns the pacing it was sent under."""
@@ -144,27 +160,39 @@ class AdaptiveRate:
         _last_second(self._sent, now)
         return paced_under
 
-    def accepted(self) -> None:
-        """A request was answered (anything but 429)."""
+    def accepted(self, paced_under: int) -> None:
+        """A request paced under ``paced_under`` (from :meth:`acquire`) was answered (anything
+        but 429)."""
+        now = self._clock()
         self._accepted_total += 1
-        _last_second(self._accepted, self._clock())
+        self._answers_total += 1
+        _last_second(self._accepted, now)
+        self._recent.append((now, False))
+        if self._trial is not None and paced_under == self._trial.epoch:
+            self._trial.accepted += 1
+            self._judge(now)
 
     def throttled(self, paced_under: int) -> None:
         """A request paced under ``paced_under`` (from :meth:`acquire`) was answered 429."""
         now = self._clock()
         if not _count_last_second(self._refused, now):
-            self._overload = (now, self._accepted_total)  # a new overload starts here
+            self._overload = (now, self._accepted_total, self._answers_total)  # one begins
+        self._answers_total += 1
         refused = _last_second(self._refused, now)
+        self._recent.append((now, True))
         if paced_under != self._cuts:  # sent before the last cut: already answered
             return
+        if self._trial is not None:
+            self._trial.refused += 1
+            self._judge(now)
         answers = refused + _count_last_second(self._accepted, now)
-        if refused < 2 or refused <= self.tolerance * answers:
+        if refused < 2 or refused <= self._refusals_allowed(now, answers):
             return
         accepting = self._accepting(now)
-        # One cut a second, like one per round trip in TCP, so that refusals which do not follow
-        # the rate cannot cascade; but the first cut that can see what the service accepts may
-        # come at once, as it lands on the limit instead of stepping towards it.
-        if now - self._last_cut < 1.0 and (self._cut_measured or math.isinf(accepting)):
+        # One cut per trial, like one per round trip in TCP, so that refusals which do not
+        # follow the rate cannot cascade; but the first cut that can see what the service
+        # accepts may come at once, as it lands on the limit instead of stepping towards it.
+        if self._trial is not None and (self._cut_measured or math.isinf(accepting)):
             return
         # Nothing sent in the last second (slow answers) is no measure of the rate.
         before = min(self._sending(now) or math.inf, self.rate or math.inf)
@@ -173,11 +201,20 @@ class AdaptiveRate:
             if math.isinf(before):
                 return
         # What the service accepted since it began refusing is its limit: no need to reach it
-        # by repeated cuts, each of which costs a round of refusals.
+        # by repeated cuts, each of which costs a round of refusals. So is what it accepted in
+        # the last second, once refusals taken for background have kept an overload going.
+        if now - self._overload[0] >= 1.0 and answers >= self.measure_answers:
+            accepting = min(accepting, (answers - refused) / self._window(now))
         cut = min(before * self.decrease, accepting)
         self._cut_measured = not math.isinf(accepting)
-        self._last_cut = now
+        pending = self._trial  # an unmeasured cut this one corrects: one trial of the two
+        if pending is None:
+            pending = _Trial(0, now, self.rate, self._step, *self._before(now, refused, answers))
+        self._trial = dataclasses.replace(
+            pending, epoch=self._cuts + 1, at=now, accepted=0, refused=0, first_answer=0.0
+        )
         self.rate = max(self.floor, cut)
+        self._trial.ratio = self.rate / (pending.rate_before or before)
         self._step = max(self.floor / 10, self.rate * self.increase)
         self._next_turn = max(self._next_turn, now + 1 / self.rate)
         self._cuts += 1
@@ -185,21 +222,107 @@ class AdaptiveRate:
         if self.rate < before:
             log.info("collsync.http.rate_lowered", rate=round(self.rate, 1))
 
+    def _judge(self, now: float) -> None:
+        """Undo the trial's cut if it did not help: the requests sent at the new rate were
+        refused in the same share as before, and fewer were accepted, in step with the cut
+        (under a real limit as many are accepted as before, however many are sent)."""
+        trial = self._trial
+        assert trial is not None
+        trial.first_answer = trial.first_answer or now
+        answers = trial.accepted + trial.refused
+        if now - trial.at < 1.0 or answers < self.trial_answers:
+            if now - trial.at >= self.trial_longest:
+                self._trial = None
+            return
+        self._trial = None
+        share = trial.refused / answers
+        accepting = trial.accepted * (answers - 1) / answers / max(now - trial.first_answer, 1e-3)
+        if not (
+            self.tolerance < share <= self.background_at_most
+            and trial.answers_before >= self.trial_answers
+            and trial.same_share(share, answers)
+            and accepting < trial.accepting_before * (1 + trial.ratio) / 2
+        ):
+            return
+        # The refusals did not follow the rate: slowing down only slows the run.
+        self._background = (trial.refused_before + trial.refused) / (trial.answers_before + answers)
+        self._background_at = now
+        self.rate, self._step = trial.rate_before, trial.step_before
+        self._last_change = now
+        log.info(
+            "collsync.http.rate_restored",
+            rate=None if self.rate is None else round(self.rate, 1),
+            refused_share=round(self._background, 3),
+        )
+
+    def _before(self, now: float, refused: int, answers: int) -> tuple[int, int, float]:
+        """Refused, answers and accepted per second before a cut: over the last second, or
+        over the last ``trial_answers`` answers when the second holds fewer."""
+        if answers >= self.trial_answers or len(self._recent) < answers:
+            return refused, answers, (answers - refused) / self._window(now)
+        refused = sum(r for _, r in self._recent)
+        span = max(now - self._recent[0][0], self.shortest_window)
+        return refused, len(self._recent), (len(self._recent) - refused) / span
+
+    def _refusals_allowed(self, now: float, answers: int) -> float:
+        """Refusals in a second of ``answers`` that do not slow the run: the tolerance, or well
+        above the background share (by its ratio and two standard deviations of the count)."""
+        background = self._background_now(now)
+        above = self.above_background * background * answers
+        noise = 2 * math.sqrt(answers * background * (1 - background))
+        return max(self.tolerance * answers, above + noise)
+
+    def _background_now(self, now: float) -> float:
+        """The background share, halved every ``background_half_life`` seconds: a share taken
+        wrongly for background (or gone since) is tried again before long."""
+        age = now - self._background_at
+        return self._background * math.pow(0.5, age / self.background_half_life)
+
     def _sending(self, now: float) -> float:
         """Requests sent per second over the last second, or since the first request when that
         is more recent (a second's count would understate the opening burst)."""
         count = _count_last_second(self._sent, now)
         if self._first_sent is None or not count:
             return 0.0
-        return count / min(1.0, max(now - self._first_sent, self.shortest_window))
+        return count / self._window(now)
+
+    def _window(self, now: float) -> float:
+        """The last second, or the time since the first request when that is shorter."""
+        return min(1.0, max(now - (self._first_sent or now), self.shortest_window))
 
     def _accepting(self, now: float) -> float:
         """Answers accepted per second since the overload began: once a limiter refuses, what
         it still accepts is its limit. Unknown (infinite) until long enough to measure."""
-        since, accepted_then = self._overload
-        if now - since < self.measure_accepting:
+        since, accepted_then, answers_then = self._overload
+        measured = self._answers_total - answers_then
+        if now - since < self.measure_accepting or measured < self.measure_answers:
             return math.inf
         return (self._accepted_total - accepted_then) / (now - since)
+
+
+@dataclasses.dataclass(slots=True)
+class _Trial:
+    """A cut on trial: the pacing and the answers before it, and the answers at the new rate."""
+
+    epoch: int
+    at: float
+    rate_before: float | None
+    step_before: float
+    refused_before: int
+    answers_before: int
+    accepting_before: float  # answers accepted per second before
+    ratio: float = 1.0  # the new rate over the rate before
+    accepted: int = 0
+    refused: int = 0
+    first_answer: float = 0.0
+
+    def same_share(self, share: float, answers: int) -> bool:
+        """Whether ``share`` of ``answers`` refused is the share before the cut, within two
+        standard errors of the difference (and a point for rounding)."""
+        before = self.refused_before / self.answers_before
+        pooled = (self.refused_before + self.refused) / (self.answers_before + answers)
+        spread = math.sqrt(pooled * (1 - pooled) * (1 / self.answers_before + 1 / answers))
+        return abs(share - before) <= 2 * spread + 0.01
 
 
 def _last_second(times: deque[float], now: float) -> int:
@@ -526,7 +649,7 @@ class ServiceClient:
                 **where,
             )
         if response.status_code != 429:
-            self.pace.accepted()
+            self.pace.accepted(paced_under)
         else:
             self.pace.throttled(paced_under)  # slow down for everyone; this one waits Retry-After
             retry_after = parse_retry_after(response.headers.get("Retry-After"))

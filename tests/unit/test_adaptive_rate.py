@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 from collections.abc import Callable
 
@@ -19,8 +20,15 @@ class Clock:
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    """A clock the test moves; waiting for a paced turn moves it too, instead of sleeping."""
+    clock = Clock()
+
+    async def wait(delay: float) -> None:
+        clock.now += delay
+
+    monkeypatch.setattr(asyncio, "sleep", wait)
+    return clock
 
 
 async def send(pace: AdaptiveRate, clock: Clock, count: int, per_second: float) -> list[int]:
@@ -28,8 +36,9 @@ async def send(pace: AdaptiveRate, clock: Clock, count: int, per_second: float) 
     epochs = []
     for _ in range(count):
         clock.now += 1 / per_second
-        epochs.append(await pace.acquire())
-        pace.accepted()
+        epoch = await pace.acquire()
+        epochs.append(epoch)
+        pace.accepted(epoch)
     return epochs
 
 
@@ -103,7 +112,7 @@ async def offer(
         clock.now += 1 / min(per_second, pace.rate or per_second)
         epoch = await pace.acquire()
         refused = refuses()
-        pace.throttled(epoch) if refused else pace.accepted()
+        pace.throttled(epoch) if refused else pace.accepted(epoch)
         answers.append(refused)
     return answers
 
@@ -124,12 +133,33 @@ async def test_rare_refusals_at_a_low_rate_do_not_slow_it(clock: Clock) -> None:
     assert pace.rate is None or pace.rate > 30
 
 
-async def test_refusals_that_do_not_follow_the_rate_slow_it_one_cut_a_second(
-    clock: Clock,
-) -> None:
+def accepted_per_second(answers: list[bool], seconds: float) -> float:
+    return (len(answers) - sum(answers)) / seconds
+
+
+async def test_refusals_that_do_not_follow_the_rate_do_not_slow_it(clock: Clock) -> None:
     pace = AdaptiveRate(None, clock=clock)
     draw = random.Random(5)
-    await offer(pace, clock, 5, 100, lambda: draw.random() < 0.3)
-    # five or six cuts of 0.8 (or to what it accepted), not one per refused request
-    assert pace.rate is not None
-    assert pace.rate > 100 * 0.8**6 * 0.7
+    await offer(pace, clock, 30, 200, lambda: draw.random() < 0.1)
+    answers = await offer(pace, clock, 30, 200, lambda: draw.random() < 0.1)
+    # Slowing down does not lower the share refused: it sees that, and keeps sending all it can.
+    assert accepted_per_second(answers, 30) > 0.85 * 0.9 * 200
+
+
+async def test_a_limit_is_found_within_seconds_after_background_refusals(clock: Clock) -> None:
+    pace = AdaptiveRate(None, clock=clock)
+    draw = random.Random(5)
+    await offer(pace, clock, 30, 200, lambda: draw.random() < 0.1)  # learns 10% as background
+    bucket = TokenBucket(clock, 20, 20)
+    await offer(pace, clock, 3, 200, bucket.refuses)
+    answers = await offer(pace, clock, 30, 200, bucket.refuses)
+    assert accepted_per_second(answers, 30) > 0.85 * 20
+    assert sum(answers) < 0.1 * len(answers)
+
+
+async def test_a_limit_with_background_refusals_is_followed(clock: Clock) -> None:
+    pace = AdaptiveRate(None, clock=clock)
+    draw, bucket = random.Random(5), TokenBucket(clock, 100, 100)
+    await offer(pace, clock, 30, 300, lambda: bucket.refuses() or draw.random() < 0.05)
+    answers = await offer(pace, clock, 30, 300, lambda: bucket.refuses() or draw.random() < 0.05)
+    assert accepted_per_second(answers, 30) > 0.9 * 0.95 * 100
