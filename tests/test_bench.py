@@ -45,3 +45,20 @@ def test_the_benchmark_runs_and_reports_every_column(tmp_path: Path) -> None:
         k.startswith(("akinon POST /wishlists", "akinon PATCH", "akinon DELETE"))
         for k in noop["requests"]
     )
+
+
+def test_the_pacing_simulation_runs_every_service() -> None:
+    done = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "pacing.py"), "--seeds", "1", "--seconds", "20"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    rows = [line for line in done.stdout.splitlines() if line.startswith("| limit")]
+    assert len(rows) == 8
+    # a limit alone is followed closely: most of what it accepts, few 429s
+    burst = next(r for r in rows if r.startswith("| limit 100/s after a burst of 100"))
+    accepted, refused = int(burst.split("|")[2].strip(" %")), float(burst.split("|")[4].strip(" %"))
+    assert accepted >= 90
+    assert refused < 5

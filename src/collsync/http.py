@@ -41,7 +41,7 @@ from collsync.transport import AiohttpTransport
 
 if TYPE_CHECKING:
     import ssl
-    from collections.abc import AsyncIterator, Callable, Mapping
+    from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 
     # Fixed headers, or a function giving them at each attempt (they may change meanwhile).
     Headers = Mapping[str, str] | Callable[[], Mapping[str, str]] | None
@@ -112,10 +112,15 @@ class AdaptiveRate:
     background_half_life = 30.0  # seconds
 
     def __init__(
-        self, ceiling: float | None, *, clock: Callable[[], float] = time.monotonic
+        self,
+        ceiling: float | None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.ceiling = ceiling
         self._clock = clock
+        self._sleep = sleep
         self.rate: float | None = ceiling
         self._limiter = _limiter(ceiling)
         self._cuts = 0
@@ -153,7 +158,7 @@ class AdaptiveRate:
             turn = max(now, self._next_turn)
             self._next_turn = turn + 1 / self.rate
             if turn > now:
-                await asyncio.sleep(turn - now)
+                await self._sleep(turn - now)
                 now = turn
         if self._first_sent is None:
             self._first_sent = now
@@ -211,7 +216,7 @@ class AdaptiveRate:
         if pending is None:
             pending = _Trial(0, now, self.rate, self._step, *self._before(now, refused, answers))
         self._trial = dataclasses.replace(
-            pending, epoch=self._cuts + 1, at=now, accepted=0, refused=0, first_answer=0.0
+            pending, epoch=self._cuts + 1, at=now, accepted=0, refused=0, first_answer=None
         )
         self.rate = max(self.floor, cut)
         self._trial.ratio = self.rate / (pending.rate_before or before)
@@ -228,7 +233,8 @@ class AdaptiveRate:
         (under a real limit as many are accepted as before, however many are sent)."""
         trial = self._trial
         assert trial is not None
-        trial.first_answer = trial.first_answer or now
+        if trial.first_answer is None:
+            trial.first_answer = now
         answers = trial.accepted + trial.refused
         if now - trial.at < 1.0 or answers < self.trial_answers:
             if now - trial.at >= self.trial_longest:
@@ -288,7 +294,8 @@ class AdaptiveRate:
 
     def _window(self, now: float) -> float:
         """The last second, or the time since the first request when that is shorter."""
-        return min(1.0, max(now - (self._first_sent or now), self.shortest_window))
+        since = now if self._first_sent is None else self._first_sent
+        return min(1.0, max(now - since, self.shortest_window))
 
     def _accepting(self, now: float) -> float:
         """Answers accepted per second since the overload began: once a limiter refuses, what
@@ -314,7 +321,7 @@ class _Trial:
     ratio: float = 1.0  # the new rate over the rate before
     accepted: int = 0
     refused: int = 0
-    first_answer: float = 0.0
+    first_answer: float | None = None
 
     def same_share(self, share: float, answers: int) -> bool:
         """Whether ``share`` of ``answers`` refused is the share before the cut, within two

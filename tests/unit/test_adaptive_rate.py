@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import random
 from collections.abc import Callable
 
@@ -12,23 +11,21 @@ from collsync.http import AdaptiveRate
 
 
 class Clock:
+    """A clock the test moves; waiting for a paced turn moves it too, instead of sleeping."""
+
     def __init__(self) -> None:
         self.now = 1000.0
 
     def __call__(self) -> float:
         return self.now
 
+    async def sleep(self, delay: float) -> None:
+        self.now += delay
+
 
 @pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
-    """A clock the test moves; waiting for a paced turn moves it too, instead of sleeping."""
-    clock = Clock()
-
-    async def wait(delay: float) -> None:
-        clock.now += delay
-
-    monkeypatch.setattr(asyncio, "sleep", wait)
-    return clock
+def clock() -> Clock:
+    return Clock()
 
 
 async def send(pace: AdaptiveRate, clock: Clock, count: int, per_second: float) -> list[int]:
@@ -43,13 +40,13 @@ async def send(pace: AdaptiveRate, clock: Clock, count: int, per_second: float) 
 
 
 async def test_no_pacing_until_the_service_refuses(clock: Clock) -> None:
-    pace = AdaptiveRate(None, clock=clock)
+    pace = AdaptiveRate(None, clock=clock, sleep=clock.sleep)
     await send(pace, clock, 500, per_second=400)
     assert pace.rate is None
 
 
 async def test_a_429_cuts_the_rate_to_a_fraction_of_what_was_sent(clock: Clock) -> None:
-    pace = AdaptiveRate(None, clock=clock)
+    pace = AdaptiveRate(None, clock=clock, sleep=clock.sleep)
     epochs = await send(pace, clock, 200, per_second=200)
     for epoch in epochs[-10:]:  # the last 10 of 200 in the second: 5% refused
         pace.throttled(epoch)
@@ -57,7 +54,7 @@ async def test_a_429_cuts_the_rate_to_a_fraction_of_what_was_sent(clock: Clock) 
 
 
 async def test_one_overshoot_is_one_cut_not_one_per_refused_request(clock: Clock) -> None:
-    pace = AdaptiveRate(None, clock=clock)
+    pace = AdaptiveRate(None, clock=clock, sleep=clock.sleep)
     epochs = await send(pace, clock, 200, per_second=200)
     for epoch in epochs[-20:]:  # answered after the cut, but sent before it
         pace.throttled(epoch)
@@ -65,14 +62,14 @@ async def test_one_overshoot_is_one_cut_not_one_per_refused_request(clock: Clock
 
 
 async def test_rare_refusals_are_retried_without_slowing_everyone(clock: Clock) -> None:
-    pace = AdaptiveRate(None, clock=clock)
+    pace = AdaptiveRate(None, clock=clock, sleep=clock.sleep)
     epochs = await send(pace, clock, 200, per_second=200)
     pace.throttled(epochs[-1])  # one in 200: under the tolerance
     assert pace.rate is None
 
 
 async def test_the_rate_grows_back_additively_up_to_the_ceiling(clock: Clock) -> None:
-    pace = AdaptiveRate(100, clock=clock)
+    pace = AdaptiveRate(100, clock=clock, sleep=clock.sleep)
     epochs = await send(pace, clock, 100, per_second=100)
     for epoch in epochs[-5:]:
         pace.throttled(epoch)
@@ -118,7 +115,7 @@ async def offer(
 
 
 async def test_a_token_bucket_is_found_and_followed(clock: Clock) -> None:
-    pace = AdaptiveRate(None, clock=clock)
+    pace = AdaptiveRate(None, clock=clock, sleep=clock.sleep)
     # 400/s offered to a service that takes 20/s after letting 200 through at once
     answers = await offer(pace, clock, 60, 400, TokenBucket(clock, 20, 200).refuses)
     last_half = answers[len(answers) // 2 :]
@@ -127,7 +124,7 @@ async def test_a_token_bucket_is_found_and_followed(clock: Clock) -> None:
 
 
 async def test_rare_refusals_at_a_low_rate_do_not_slow_it(clock: Clock) -> None:
-    pace = AdaptiveRate(None, clock=clock)
+    pace = AdaptiveRate(None, clock=clock, sleep=clock.sleep)
     draw = random.Random(3)
     await offer(pace, clock, 60, 40, lambda: draw.random() < 0.01)
     assert pace.rate is None or pace.rate > 30
@@ -138,7 +135,7 @@ def accepted_per_second(answers: list[bool], seconds: float) -> float:
 
 
 async def test_refusals_that_do_not_follow_the_rate_do_not_slow_it(clock: Clock) -> None:
-    pace = AdaptiveRate(None, clock=clock)
+    pace = AdaptiveRate(None, clock=clock, sleep=clock.sleep)
     draw = random.Random(5)
     await offer(pace, clock, 30, 200, lambda: draw.random() < 0.1)
     answers = await offer(pace, clock, 30, 200, lambda: draw.random() < 0.1)
@@ -147,7 +144,7 @@ async def test_refusals_that_do_not_follow_the_rate_do_not_slow_it(clock: Clock)
 
 
 async def test_a_limit_is_found_within_seconds_after_background_refusals(clock: Clock) -> None:
-    pace = AdaptiveRate(None, clock=clock)
+    pace = AdaptiveRate(None, clock=clock, sleep=clock.sleep)
     draw = random.Random(5)
     await offer(pace, clock, 30, 200, lambda: draw.random() < 0.1)  # learns 10% as background
     bucket = TokenBucket(clock, 20, 20)
@@ -158,7 +155,7 @@ async def test_a_limit_is_found_within_seconds_after_background_refusals(clock: 
 
 
 async def test_a_limit_with_background_refusals_is_followed(clock: Clock) -> None:
-    pace = AdaptiveRate(None, clock=clock)
+    pace = AdaptiveRate(None, clock=clock, sleep=clock.sleep)
     draw, bucket = random.Random(5), TokenBucket(clock, 100, 100)
     await offer(pace, clock, 30, 300, lambda: bucket.refuses() or draw.random() < 0.05)
     answers = await offer(pace, clock, 30, 300, lambda: bucket.refuses() or draw.random() < 0.05)
