@@ -89,13 +89,16 @@ class AdaptiveRate:
     ``increase`` times the rate at the cut, up to the ceiling.
 
     Some services refuse a share of requests whatever the rate: a lone refusal, or refusals
-    under ``tolerance``, are only retried. Every cut is a trial, and no other cut comes until it
-    is judged: when the requests sent at the new rate are refused in the same share as before it
-    (above the tolerance, within the noise of the counts) and fewer are accepted, in step with
-    the cut, slowing down did not help. The cut is undone and that share is taken as the
-    service's background, which wears off; until it does, only refusals well above it slow the
-    run. There is no floor above ``floor``: a limit with a burst allowance or a per-minute
-    quota looks, in its first second, much faster than it is.
+    not clearly above ``tolerance`` (by the noise of the count), are only retried. Every cut is
+    a trial, and no other cut comes until it is judged (but for the first cut that can measure
+    what the service accepts, which joins the trial of the cut before it): when the requests
+    sent at the new rate are refused in the same share as before it (within the noise of the
+    counts; at least ``trial_refusals`` of them, above the tolerance, at most
+    ``background_at_most``) and fewer are accepted, by at least half the cut, slowing down did
+    not help. The cut is undone and that share is taken as the service's background, which
+    wears off; until it does, only refusals well above it slow the run. There is no floor above
+    ``floor``: a limit with a burst allowance or a per-minute quota looks, in its first second,
+    much faster than it is.
     """
 
     decrease = 0.8
@@ -105,8 +108,9 @@ class AdaptiveRate:
     shortest_window = 0.02  # seconds; a rate measured over less is too noisy to act on
     measure_accepting = 0.1  # seconds of overload before what the service accepts is trusted
     measure_answers = 10  # and answers: two random refusals in a row are no measure
-    trial_answers = 20  # answers at the new rate, over a second at least, before a cut is judged
-    trial_longest = 10.0  # seconds; a cut still unjudged by then (too few answers) stands
+    trial_answers = 20  # answers at the new rate, and a second since the cut, to judge a cut
+    trial_longest = 10.0  # seconds; a cut still unjudged by then stands
+    trial_refusals = 3  # refusals at the new rate, at least, before a cut can be undone
     above_background = 1.5  # a share of refusals this many times the background slows the run
     background_at_most = 0.5  # a service refusing more than this is limiting, not unlucky
     background_half_life = 30.0  # seconds
@@ -212,14 +216,9 @@ class AdaptiveRate:
             accepting = min(accepting, (answers - refused) / self._window(now))
         cut = min(before * self.decrease, accepting)
         self._cut_measured = not math.isinf(accepting)
-        pending = self._trial  # an unmeasured cut this one corrects: one trial of the two
-        if pending is None:
-            pending = _Trial(0, now, self.rate, self._step, *self._before(now, refused, answers))
-        self._trial = dataclasses.replace(
-            pending, epoch=self._cuts + 1, at=now, accepted=0, refused=0, first_answer=None
-        )
-        self.rate = max(self.floor, cut)
-        self._trial.ratio = self.rate / (pending.rate_before or before)
+        rate = max(self.floor, cut)
+        self._trial = self._next_trial(now, refused, answers, before, accepting, rate)
+        self.rate = rate
         self._step = max(self.floor / 10, self.rate * self.increase)
         self._next_turn = max(self._next_turn, now + 1 / self.rate)
         self._cuts += 1
@@ -227,33 +226,63 @@ class AdaptiveRate:
         if self.rate < before:
             log.info("collsync.http.rate_lowered", rate=round(self.rate, 1))
 
+    def _next_trial(
+        self, now: float, refused: int, answers: int, sending: float, accepting: float, rate: float
+    ) -> _Trial:
+        """The trial of a cut to ``rate``: a new one, or, for the measured cut that corrects an
+        unmeasured one, the same trial with the answers before the first cut."""
+        pending = self._trial
+        if pending is None:
+            refused, answers, accepted_per_second = self._before(now, refused, answers)
+            pending = _Trial(
+                0, now, self.rate, self._step, sending, refused, answers, accepted_per_second
+            )
+        # In a young overload, what was accepted since it began leaves out a token bucket's
+        # opening burst; in an old one it is an average over rates long gone.
+        young = now - self._overload[0] < 1.0
+        accepted_before = min(pending.accepting_before, accepting if young else math.inf)
+        return dataclasses.replace(
+            pending,
+            epoch=self._cuts + 1,
+            at=now,
+            accepting_before=accepted_before,
+            ratio=rate / pending.sending_before if pending.sending_before > 0 else 1.0,
+        )
+
     def _judge(self, now: float) -> None:
         """Undo the trial's cut if it did not help: the requests sent at the new rate were
-        refused in the same share as before, and fewer were accepted, in step with the cut
-        (under a real limit as many are accepted as before, however many are sent)."""
+        refused above the tolerance and as often as before, and fewer were accepted, in step
+        with the cut (sent above a real limit, as many are accepted as before; sent below it,
+        hardly any are refused). A trial older than ``trial_longest`` gets no verdict."""
         trial = self._trial
         assert trial is not None
+        if now - trial.at >= self.trial_longest:  # too few answers, or a pause: no verdict
+            self._trial = None
+            return
         if trial.first_answer is None:
             trial.first_answer = now
         answers = trial.accepted + trial.refused
         if now - trial.at < 1.0 or answers < self.trial_answers:
-            if now - trial.at >= self.trial_longest:
-                self._trial = None
             return
         self._trial = None
-        share = trial.refused / answers
-        accepting = trial.accepted * (answers - 1) / answers / max(now - trial.first_answer, 1e-3)
+        span = max(now - trial.first_answer, self.shortest_window)
+        accepting = trial.accepted * (answers - 1) / answers / span
         if not (
-            self.tolerance < share <= self.background_at_most
-            and trial.answers_before >= self.trial_answers
-            and trial.same_share(share, answers)
+            trial.answers_before >= self.trial_answers
+            and trial.refused <= self.background_at_most * answers
+            and trial.refused >= self.trial_refusals
+            and trial.refused > self.tolerance * answers
+            and trial.same_share()
             and accepting < trial.accepting_before * (1 + trial.ratio) / 2
         ):
             return
         # The refusals did not follow the rate: slowing down only slows the run.
         self._background = (trial.refused_before + trial.refused) / (trial.answers_before + answers)
         self._background_at = now
-        self.rate, self._step = trial.rate_before, trial.step_before
+        if trial.rate_before is None or self.rate is None:
+            self.rate, self._step = trial.rate_before, trial.step_before
+        else:  # never below what the rate has grown back to since
+            self.rate = max(self.rate, trial.rate_before)
         self._last_change = now
         log.info(
             "collsync.http.rate_restored",
@@ -274,9 +303,8 @@ class AdaptiveRate:
         """Refusals in a second of ``answers`` that do not slow the run: the tolerance, or well
         above the background share (by its ratio and two standard deviations of the count)."""
         background = self._background_now(now)
-        above = self.above_background * background * answers
-        noise = 2 * math.sqrt(answers * background * (1 - background))
-        return max(self.tolerance * answers, above + noise)
+        above = (self.above_background - 1) * background * answers
+        return max(_noise_above(self.tolerance, answers), above + _noise_above(background, answers))
 
     def _background_now(self, now: float) -> float:
         """The background share, halved every ``background_half_life`` seconds: a share taken
@@ -315,21 +343,29 @@ class _Trial:
     at: float
     rate_before: float | None
     step_before: float
+    sending_before: float  # requests sent per second before
     refused_before: int
     answers_before: int
     accepting_before: float  # answers accepted per second before
-    ratio: float = 1.0  # the new rate over the rate before
+    ratio: float = 1.0  # the new rate over what was sent before
     accepted: int = 0
     refused: int = 0
     first_answer: float | None = None
 
-    def same_share(self, share: float, answers: int) -> bool:
-        """Whether ``share`` of ``answers`` refused is the share before the cut, within two
-        standard errors of the difference (and a point for rounding)."""
+    def same_share(self) -> bool:
+        """Whether the share refused at the new rate is the share before, within two standard
+        errors of the difference: refusals that follow the rate fall with it (or rise, when a
+        burst allowance ran out)."""
+        answers = self.accepted + self.refused
         before = self.refused_before / self.answers_before
         pooled = (self.refused_before + self.refused) / (self.answers_before + answers)
         spread = math.sqrt(pooled * (1 - pooled) * (1 / self.answers_before + 1 / answers))
-        return abs(share - before) <= 2 * spread + 0.01
+        return abs(self.refused / answers - before) <= 2 * spread
+
+
+def _noise_above(share: float, answers: int) -> float:
+    """``share`` of ``answers``, and two standard deviations of the count above it."""
+    return share * answers + 2 * math.sqrt(answers * share * (1 - share))
 
 
 def _last_second(times: deque[float], now: float) -> int:

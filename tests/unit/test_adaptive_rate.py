@@ -160,3 +160,45 @@ async def test_a_limit_with_background_refusals_is_followed(clock: Clock) -> Non
     await offer(pace, clock, 30, 300, lambda: bucket.refuses() or draw.random() < 0.05)
     answers = await offer(pace, clock, 30, 300, lambda: bucket.refuses() or draw.random() < 0.05)
     assert accepted_per_second(answers, 30) > 0.9 * 0.95 * 100
+
+
+async def test_refusals_after_a_silent_second_cut_to_the_floor_without_failing(
+    clock: Clock,
+) -> None:
+    pace = AdaptiveRate(None, clock=clock, sleep=clock.sleep)
+    epochs = [await pace.acquire() for _ in range(16)]  # 16 lanes' requests at once
+    clock.now += 1.5  # answered 1.5 s later, every one refused: nothing accepted at all
+    for epoch in epochs:
+        clock.now += 0.02
+        pace.throttled(epoch)
+    assert pace.rate == AdaptiveRate.floor
+    clock.now += 10
+    start = clock.now
+    turns = [await pace.acquire() for _ in range(3)]
+    assert clock.now - start >= 1.0  # paced: about a second apart, not all at once
+    assert set(turns) == {1}  # under the one cut
+
+
+async def test_a_token_bucket_alone_is_never_taken_for_background(clock: Clock) -> None:
+    for offered in (11, 13, 15, 25, 40):
+        pace = AdaptiveRate(None, clock=clock, sleep=clock.sleep)
+        bucket = TokenBucket(clock, 10, 10)
+        answers = await offer(pace, clock, 60, offered, bucket.refuses)
+        # a cut undone would send above the limit again, refused for seconds on end
+        assert sum(answers) < 0.05 * len(answers), offered
+
+
+async def test_a_cut_judged_only_after_a_long_pause_stands(clock: Clock) -> None:
+    pace = AdaptiveRate(None, clock=clock, sleep=clock.sleep)
+    epochs = await send(pace, clock, 200, per_second=100)
+    for epoch in epochs[-8:]:  # 8 of 200 refused: a cut
+        pace.throttled(epoch)
+    cut = pace.rate
+    assert cut is not None
+    for index in range(19):  # at the new rate, refused as often
+        clock.now += 1 / cut
+        epoch = await pace.acquire()
+        pace.throttled(epoch) if index % 6 == 0 else pace.accepted(epoch)
+    clock.now += 60  # a pause longer than any trial
+    pace.accepted(await pace.acquire())
+    assert pace.rate is not None  # not undone (back to unpaced) on what 60 s made of it
