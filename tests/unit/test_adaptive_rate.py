@@ -179,7 +179,7 @@ async def test_refusals_after_a_silent_second_cut_to_the_floor_without_failing(
     assert set(turns) == {1}  # under the one cut
 
 
-async def test_a_token_bucket_alone_is_never_taken_for_background(clock: Clock) -> None:
+async def test_a_token_bucket_alone_is_followed_with_few_429s(clock: Clock) -> None:
     for offered in (11, 13, 15, 25, 40):
         pace = AdaptiveRate(None, clock=clock, sleep=clock.sleep)
         bucket = TokenBucket(clock, 10, 10)
