@@ -245,6 +245,9 @@ class AdaptiveRate:
             pending,
             epoch=self._cuts + 1,
             at=now,
+            accepted=0,
+            refused=0,
+            first_answer=None,
             accepting_before=accepted_before,
             ratio=rate / pending.sending_before if pending.sending_before > 0 else 1.0,
         )
