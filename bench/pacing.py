@@ -3,12 +3,17 @@
     python bench/pacing.py              # every service, 6 seeds, 60 simulated seconds each
     python bench/pacing.py --seeds 20
 
-Runs collsync's ``AdaptiveRate`` on a simulated clock (no network, a few seconds in all). Each
-service answers at once; a client offers requests at a fixed rate, or slower as it is paced, for
-60 s. The last 30 s are judged: requests accepted per second as a share of the most the service
-would accept, and the share of requests answered 429. Services are token buckets (a rate after an
-opening burst), refusals at random whatever the rate, and both together. The worst seed is shown
-first: pacing that holds only on average is not pacing a user can rely on.
+Runs collsync's ``AdaptiveRate`` on a simulated clock (no network, a few seconds in all), for
+60 s a run; the last 30 s are judged. Services are token buckets (a rate after an opening burst),
+refusals at random whatever the rate, and both together. Two tables:
+
+- answered at once, a client offering requests at a fixed rate (or slower, as it is paced):
+  requests accepted per second as a share of the most the service would accept, and the share
+  answered 429;
+- 16 requests in flight, each answered after a random latency, with ``Retry-After`` waits where
+  said and a backlog that never runs out: accepted per second, 429s, and the cuts undone.
+
+The worst seed is shown first: pacing that holds only on average is not pacing a user can rely on.
 """
 
 from __future__ import annotations
