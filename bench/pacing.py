@@ -11,7 +11,8 @@ refusals at random whatever the rate, and both together. Two tables:
   requests accepted per second as a share of the most the service would accept, and the share
   answered 429;
 - 16 requests in flight, each answered after a random latency, with ``Retry-After`` waits where
-  said and a backlog that never runs out: accepted per second, 429s, and the cuts undone.
+  said and a backlog that never runs out: accepted per second, 429s, and the cuts undone. One
+  service refuses every request for 2 s (from 10 s on): what is judged is the recovery.
 
 The worst seed is shown first: pacing that holds only on average is not pacing a user can rely on.
 """
@@ -60,6 +61,8 @@ class Service:
     burst: float
     random: float
     draw: random.Random
+    outage: tuple[float, float] = (0.0, 0.0)
+    """From when to when every request is refused."""
     tokens: float = 0.0
     at: float = 0.0
 
@@ -67,6 +70,8 @@ class Service:
         self.tokens = self.burst
 
     def refuses(self) -> bool:
+        if self.outage[0] <= self.clock.now < self.outage[1]:
+            return True
         if self.rate is not None:
             self.tokens = min(self.burst, self.tokens + (self.clock.now - self.at) * self.rate)
             self.at = self.clock.now
@@ -143,6 +148,8 @@ class InFlight:
     retry_after: float = 0.0
     lanes: int = 16
     latency: float = 0.1
+    outage: float = 0.0
+    """Seconds, from 10 s on, when every request is refused."""
 
 
 IN_FLIGHT = [
@@ -154,6 +161,7 @@ IN_FLIGHT = [
     InFlight("10% refused at random", None, 0.1),
     InFlight("10% refused at random, Retry-After 1 s", None, 0.1, retry_after=1),
     InFlight("limit 100/s and 5% at random", 100, 0.05),
+    InFlight("every request refused for 2 s, Retry-After 1 s", None, retry_after=1, outage=2),
 ]
 
 
@@ -191,7 +199,8 @@ def run_in_flight(setup: InFlight, seed: int, seconds: float) -> tuple[float, fl
     """Accepted a second and the share refused over the second half, and the cuts undone."""
     clock = Clock()
     draw = random.Random(seed)
-    service = Service(clock, setup.rate, setup.rate or 1, setup.random, draw)
+    outage = (10.0, 10.0 + setup.outage)
+    service = Service(clock, setup.rate, setup.rate or 1, setup.random, draw, outage)
     pace = AdaptiveRate(None, clock=clock, sleep=_Wait)
     answers: list[tuple[float, bool]] = []
     order = itertools.count()

@@ -99,6 +99,12 @@ class AdaptiveRate:
     wears off; until it does, only refusals well above it slow the run. There is no floor above
     ``floor``: a limit with a burst allowance or a per-minute quota looks, in its first second,
     much faster than it is.
+
+    A cut below ``regain_below`` of what the service accepted in the second before it (an
+    outage refusing everything for a moment measures what it accepts as nothing) is regained
+    fast: the rate doubles each second in which nothing paced at it is refused, back to
+    ``decrease`` times that, as TCP's slow start does; the first refusal after a doubling ends
+    it. Requests waiting for their turn follow every change of the rate.
     """
 
     decrease = 0.8
@@ -114,6 +120,7 @@ class AdaptiveRate:
     above_background = 1.5  # a share of refusals this many times the background slows the run
     background_at_most = 0.5  # a service refusing more than this is limiting, not unlucky
     background_half_life = 30.0  # seconds
+    regain_below = 0.25  # a cut below this share of what was accepted just before it doubles back
 
     def __init__(
         self,
@@ -129,7 +136,8 @@ class AdaptiveRate:
         self._limiter = _limiter(ceiling)
         self._cuts = 0
         self._step = 0.0  # additive increase per second; 0 until the first cut
-        self._next_turn = 0.0
+        self._turns = 0  # turns handed out since pacing began
+        self._turn_base = (0.0, 0.0)  # (turn, time): turn k comes (k - turn) / rate after time
         self._last_change = self._clock()
         self._sent: deque[float] = deque()
         self._accepted: deque[float] = deque()
@@ -145,6 +153,13 @@ class AdaptiveRate:
         self._trial: _Trial | None = None
         self._background = 0.0  # the share of requests refused whatever the rate
         self._background_at = 0.0
+        # what the service accepted just before the last cut, less the decrease: a cut far
+        # below it (an outage refusing everything for a moment) is regained fast
+        self._recover_to = 0.0
+        self._slow_start = False  # whether the last cut fell far below it (regain_below)
+        self._doubled = False
+        self._accepted_since_change = 0  # answers at the current pacing since the rate changed
+        self._refused_since_change = False
 
     async def acquire(self) -> int:
         """Wait for this request's turn; returns the pacing it was sent under."""
@@ -153,17 +168,17 @@ class AdaptiveRate:
         paced_under = self._cuts
         now = self._clock()
         if self.rate is not None and self._step:
-            if now - self._last_change >= 1.0:
-                grown = self.rate + self._step * (now - self._last_change)
-                self.rate = min(grown, self.ceiling) if self.ceiling else grown
-                self._last_change = now
             # Spaced here, not by a new aiolimiter: its rate is fixed when it is built, and
-            # requests already waiting on it would keep the old rate.
-            turn = max(now, self._next_turn)
-            self._next_turn = turn + 1 / self.rate
-            if turn > now:
-                await self._sleep(turn - now)
-                now = turn
+            # requests already waiting on it would keep the old rate. A waiting request looks
+            # again at least once a second, so a rate grown meanwhile brings its turn nearer.
+            turn = self._take_turn(now)
+            while self.rate is not None:
+                self._grow(now)
+                due = self._due(turn)
+                if due <= now:
+                    break
+                await self._sleep(min(due - now, 1.0))
+                now = self._clock()
         if self._first_sent is None:
             self._first_sent = now
         _last_second(self._sent, now)
@@ -177,6 +192,8 @@ class AdaptiveRate:
         self._answers_total += 1
         _last_second(self._accepted, now)
         self._recent.append((now, False))
+        if paced_under == self._cuts:
+            self._accepted_since_change += 1
         if self._trial is not None and paced_under == self._trial.epoch:
             self._trial.accepted += 1
             self._judge(now)
@@ -191,6 +208,9 @@ class AdaptiveRate:
         self._recent.append((now, True))
         if paced_under != self._cuts:  # sent before the last cut: already answered
             return
+        self._refused_since_change = True
+        if self._doubled:  # back where the service refuses: on by the usual steps
+            self._slow_start = False
         if self._trial is not None:
             self._trial.refused += 1
             self._judge(now)
@@ -215,16 +235,22 @@ class AdaptiveRate:
         if now - self._overload[0] >= 1.0 and answers >= self.measure_answers:
             accepting = min(accepting, (answers - refused) / self._window(now))
         cut = min(before * self.decrease, accepting)
-        self._cut_measured = not math.isinf(accepting)
+        # a measured cut joining a trial keeps what was accepted before the first cut
+        accepted_lately = _count_last_second(self._accepted, now) / self._window(now)
+        joined = self._recover_to if self._trial is not None else 0.0
+        self._recover_to = max(self.decrease * accepted_lately, joined)
         rate = max(self.floor, cut)
+        self._slow_start = rate <= self._recover_to * self.regain_below
+        self._doubled = False
+        self._cut_measured = not math.isinf(accepting)
         self._trial = self._next_trial(now, refused, answers, before, accepting, rate)
-        self.rate = rate
-        self._step = max(self.floor / 10, self.rate * self.increase)
-        self._next_turn = max(self._next_turn, now + 1 / self.rate)
+        self._set_rate(rate, now)
+        self._step = max(self.floor / 10, rate * self.increase)
         self._cuts += 1
         self._last_change = now
-        if self.rate < before:
-            log.info("collsync.http.rate_lowered", rate=round(self.rate, 1))
+        self._accepted_since_change, self._refused_since_change = 0, False
+        if rate < before:
+            log.info("collsync.http.rate_lowered", rate=round(rate, 1))
 
     def _next_trial(
         self, now: float, refused: int, answers: int, sending: float, accepting: float, rate: float
@@ -283,15 +309,65 @@ class AdaptiveRate:
         self._background = (trial.refused_before + trial.refused) / (trial.answers_before + answers)
         self._background_at = now
         if trial.rate_before is None or self.rate is None:
-            self.rate, self._step = trial.rate_before, trial.step_before
+            self._set_rate(trial.rate_before, now)
+            self._step = trial.step_before
         else:  # never below what the rate has grown back to since
-            self.rate = max(self.rate, trial.rate_before)
+            self._set_rate(max(self.rate, trial.rate_before), now)
         self._last_change = now
         log.info(
             "collsync.http.rate_restored",
             rate=None if self.rate is None else round(self.rate, 1),
             refused_share=round(self._background, 3),
         )
+
+    def _take_turn(self, now: float) -> int:
+        """The next turn to send; when nothing waits, it is now."""
+        if self._due(self._turns) < now:
+            self._turn_base = (self._turns, now)
+        self._turns += 1
+        return self._turns - 1
+
+    def _due(self, turn: int) -> float:
+        assert self.rate is not None
+        base_turn, base_time = self._turn_base
+        return base_time + (turn - base_turn) / self.rate
+
+    def _set_rate(self, rate: float | None, now: float) -> None:
+        """Change the rate; the turns still to come are spaced at it from now."""
+        if self.rate is not None and rate is not None:
+            base_turn, base_time = self._turn_base
+            due_now = base_turn + (now - base_time) * self.rate
+            self._turn_base = (min(due_now, self._turns), now)
+        else:
+            self._turn_base = (self._turns, now)
+        self.rate = rate
+
+    def _grow(self, now: float) -> None:
+        """Grow the rate, once a second at most, up to the ceiling."""
+        assert self.rate is not None
+        if now - self._last_change < 1.0:
+            return
+        grown = self._grown(self.rate, now)
+        self._set_rate(min(grown, self.ceiling) if self.ceiling else grown, now)
+        self._last_change = now
+        self._accepted_since_change, self._refused_since_change = 0, False
+
+    def _grown(self, rate: float, now: float) -> float:
+        """The rate a second or more after its last change: ``increase`` of the rate at the cut
+        added a second, or doubled while the service refuses nothing and accepted more before
+        the cut (as TCP's slow start does), so that a moment's outage, whose cut lands near
+        the floor, costs seconds and not minutes."""
+        if (
+            self._slow_start
+            and rate < self._recover_to
+            and self._accepted_since_change
+            and not self._refused_since_change
+        ):
+            grown = min(2 * rate, self._recover_to)
+            self._step = max(self._step, grown * self.increase)
+            self._doubled = True
+            return grown
+        return rate + self._step * (now - self._last_change)
 
     def _before(self, now: float, refused: int, answers: int) -> tuple[int, int, float]:
         """Refused, answers and accepted per second before a cut: over the last second, or

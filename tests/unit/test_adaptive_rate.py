@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 
 import pytest
 
@@ -202,3 +204,60 @@ async def test_a_cut_judged_only_after_a_long_pause_stands(clock: Clock) -> None
     clock.now += 60  # a pause longer than any trial
     pace.accepted(await pace.acquire())
     assert pace.rate is not None  # not undone (back to unpaced) on what 60 s made of it
+
+
+class Wait:
+    """A wait of ``delay`` simulated seconds, handed to :func:`in_flight`'s scheduler."""
+
+    def __init__(self, delay: float) -> None:
+        self.delay = delay
+
+    def __await__(self) -> Generator[Wait, None, None]:
+        yield self
+
+
+def in_flight(
+    pace: AdaptiveRate, clock: Clock, seconds: float, refuses: Callable[[], bool]
+) -> list[tuple[float, bool]]:
+    """16 lanes sending one request after another, each answered 0.1 s later; a refused one
+    waits out a ``Retry-After`` of 1 s. When each was answered, and whether it was refused."""
+    answers: list[tuple[float, bool]] = []
+
+    async def lane() -> None:
+        while True:
+            epoch = await pace.acquire()
+            await Wait(0.1)
+            refused = refuses()
+            pace.throttled(epoch) if refused else pace.accepted(epoch)
+            answers.append((clock.now, refused))
+            if refused:
+                await Wait(1.0)
+
+    order = itertools.count()
+    lanes = [(clock.now, next(order), lane()) for _ in range(16)]
+    end = clock.now + seconds
+    while lanes[0][0] < end:
+        clock.now, _, running = heapq.heappop(lanes)
+        wait = running.send(None)
+        heapq.heappush(lanes, (clock.now + wait.delay, next(order), running))
+    for _, _, running in lanes:
+        running.close()
+    return answers
+
+
+def test_a_moments_outage_costs_seconds_not_minutes(clock: Clock) -> None:
+    # A service that refuses everything for two seconds, as a gateway may while it restarts:
+    # the cut lands near the floor, and 16 lanes queue for turns a couple of seconds apart.
+    pace = AdaptiveRate(None, clock=clock, sleep=Wait)
+    outage = (clock.now + 10, clock.now + 12)
+    answers = in_flight(pace, clock, 40, lambda: outage[0] <= clock.now < outage[1])
+
+    def accepted_per_second(start: float, end: float) -> float:
+        accepted = [at for at, refused in answers if start <= at < end and not refused]
+        return len(accepted) / (end - start)
+
+    before = accepted_per_second(outage[0] - 5, outage[0])
+    assert before > 140  # 16 lanes, 0.1 s each
+    # Doubled back while nothing is refused, and the requests already waiting for their turn
+    # follow the grown rate: within about ten seconds, not the minutes of 3% a second.
+    assert accepted_per_second(outage[1] + 10, outage[1] + 25) > 0.8 * before
