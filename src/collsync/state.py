@@ -484,13 +484,15 @@ class State:
             self._confirm_items(conn, source_id, confirmed)
             if collection is not None:
                 conn.execute(
-                    "UPDATE collection_map SET akinon_slug = ?, public_url = ? WHERE source_id = ?",
-                    (collection.slug, collection.public_url, source_id),
+                    "UPDATE collection_map SET akinon_slug = ?, public_url = ?, synced_hash = ?,"
+                    " updated_at = ? WHERE source_id = ?",
+                    (collection.slug, collection.public_url, content_hash, now_iso(), source_id),
                 )
-            conn.execute(
-                "UPDATE collection_map SET synced_hash = ?, updated_at = ? WHERE source_id = ?",
-                (content_hash, now_iso(), source_id),
-            )
+            else:
+                conn.execute(
+                    "UPDATE collection_map SET synced_hash = ?, updated_at = ? WHERE source_id = ?",
+                    (content_hash, now_iso(), source_id),
+                )
             self._resolve_failures(conn, source_id, ["load"])
 
     def unmap_collection(self, source_id: str) -> None:
