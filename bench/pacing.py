@@ -11,8 +11,9 @@ refusals at random whatever the rate, and both together. Two tables:
   requests accepted per second as a share of the most the service would accept, and the share
   answered 429;
 - 16 requests in flight, each answered after a random latency, with ``Retry-After`` waits where
-  said and a backlog that never runs out: accepted per second, 429s, and the cuts undone. One
-  service refuses every request for 2 s (from 10 s on): what is judged is the recovery.
+  said and a backlog that never runs out: accepted per second, 429s, and the cuts undone. Two
+  services refuse every request for a while (2 s or 20 s from 10 s on): what is judged there is
+  the recovery.
 
 The worst seed is shown first: pacing that holds only on average is not pacing a user can rely on.
 """
@@ -162,6 +163,7 @@ IN_FLIGHT = [
     InFlight("10% refused at random, Retry-After 1 s", None, 0.1, retry_after=1),
     InFlight("limit 100/s and 5% at random", 100, 0.05),
     InFlight("every request refused for 2 s, Retry-After 1 s", None, retry_after=1, outage=2),
+    InFlight("every request refused for 20 s, Retry-After 1 s", None, retry_after=1, outage=20),
 ]
 
 

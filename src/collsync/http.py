@@ -105,10 +105,11 @@ class AdaptiveRate:
     much faster than it is.
 
     A cut below ``regain_below`` of what the service accepted in the second before it (an
-    outage refusing everything for a moment measures what it accepts as nothing) is regained
-    fast: the rate doubles each second in which nothing paced at it is refused, back to
-    ``decrease`` times that, as TCP's slow start does; the first refusal after a doubling ends
-    it. Requests waiting for their turn follow every change of the rate.
+    outage refusing everything for a while measures what it accepts as nothing; the cuts that
+    follow it keep that measure) is regained fast: the rate doubles each second in which
+    something is accepted and nothing paced at it is refused, back to ``decrease`` times that,
+    as TCP's slow start does; the first refusal after a doubling ends it. Requests waiting for
+    their turn follow every change of the rate.
     """
 
     decrease = 0.8
@@ -181,8 +182,10 @@ class AdaptiveRate:
                 due = self._due(turn)
                 if due <= now:
                     break
-                await self._sleep(min(due - now, 1.0))
-                now = self._clock()
+                wait = min(due - now, 1.0)
+                await self._sleep(wait)
+                # a sleep that ends a hair early is no cause to sleep again
+                now = max(self._clock(), now + wait)
         if self._first_sent is None:
             self._first_sent = now
         _last_second(self._sent, now)
@@ -196,8 +199,7 @@ class AdaptiveRate:
         self._answers_total += 1
         _last_second(self._accepted, now)
         self._recent.append((now, False))
-        if paced_under == self._cuts:
-            self._accepted_since_change += 1
+        self._accepted_since_change += 1  # accepting again, whatever it was paced under
         if self._trial is not None and paced_under == self._trial.epoch:
             self._trial.accepted += 1
             self._judge(now)
@@ -239,9 +241,10 @@ class AdaptiveRate:
         if now - self._overload[0] >= 1.0 and answers >= self.measure_answers:
             accepting = min(accepting, (answers - refused) / self._window(now))
         cut = min(before * self.decrease, accepting)
-        # a measured cut joining a trial keeps what was accepted before the first cut
+        # What was accepted before the first cut of an outage is kept by the cuts that follow
+        # it (in an outage the last second holds nothing), until the rate has doubled back.
         accepted_lately = _count_last_second(self._accepted, now) / self._window(now)
-        joined = self._recover_to if self._trial is not None else 0.0
+        joined = self._recover_to if self._trial is not None or not self._doubled else 0.0
         self._recover_to = max(self.decrease * accepted_lately, joined)
         rate = max(self.floor, cut)
         self._slow_start = rate <= self._recover_to * self.regain_below

@@ -217,10 +217,15 @@ class Wait:
 
 
 def in_flight(
-    pace: AdaptiveRate, clock: Clock, seconds: float, refuses: Callable[[], bool]
+    pace: AdaptiveRate,
+    clock: Clock,
+    seconds: float,
+    refuses: Callable[[], bool],
+    retry_after: float,
 ) -> list[tuple[float, bool]]:
     """16 lanes sending one request after another, each answered 0.1 s later; a refused one
-    waits out a ``Retry-After`` of 1 s. When each was answered, and whether it was refused."""
+    waits out its ``Retry-After`` (0: sent again at once). When each was answered, and whether
+    it was refused."""
     answers: list[tuple[float, bool]] = []
 
     async def lane() -> None:
@@ -230,8 +235,8 @@ def in_flight(
             refused = refuses()
             pace.throttled(epoch) if refused else pace.accepted(epoch)
             answers.append((clock.now, refused))
-            if refused:
-                await Wait(1.0)
+            if refused and retry_after:
+                await Wait(retry_after)
 
     order = itertools.count()
     lanes = [(clock.now, next(order), lane()) for _ in range(16)]
@@ -245,12 +250,17 @@ def in_flight(
     return answers
 
 
-def test_a_moments_outage_costs_seconds_not_minutes(clock: Clock) -> None:
-    # A service that refuses everything for two seconds, as a gateway may while it restarts:
-    # the cut lands near the floor, and 16 lanes queue for turns a couple of seconds apart.
+@pytest.mark.parametrize(("seconds", "retry_after"), [(2, 1.0), (2, 0.0), (20, 1.0), (30, 5.0)])
+def test_an_outage_costs_seconds_once_it_is_over(
+    clock: Clock, seconds: float, retry_after: float
+) -> None:
+    # A service that refuses everything for a while, as a gateway may while it restarts: the
+    # cuts land near the floor, and 16 lanes queue for turns a couple of seconds apart.
     pace = AdaptiveRate(None, clock=clock, sleep=Wait)
-    outage = (clock.now + 10, clock.now + 12)
-    answers = in_flight(pace, clock, 40, lambda: outage[0] <= clock.now < outage[1])
+    outage = (clock.now + 10, clock.now + 10 + seconds)
+    answers = in_flight(
+        pace, clock, 40 + seconds, lambda: outage[0] <= clock.now < outage[1], retry_after
+    )
 
     def accepted_per_second(start: float, end: float) -> float:
         accepted = [at for at, refused in answers if start <= at < end and not refused]
@@ -260,4 +270,4 @@ def test_a_moments_outage_costs_seconds_not_minutes(clock: Clock) -> None:
     assert before > 140  # 16 lanes, 0.1 s each
     # Doubled back while nothing is refused, and the requests already waiting for their turn
     # follow the grown rate: within about ten seconds, not the minutes of 3% a second.
-    assert accepted_per_second(outage[1] + 10, outage[1] + 25) > 0.8 * before
+    assert accepted_per_second(outage[1] + 12, outage[1] + 27) > 0.8 * before
