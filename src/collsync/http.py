@@ -50,10 +50,6 @@ T = TypeVar("T")
 
 log = get_logger("collsync.http")
 
-# Answers that say the service is over its limit or its capacity: the pacing slows down for
-# them (a 503 is how many gateways shed load). Only a 429 is known not to have been applied.
-_OVERLOADED = frozenset((429, 503))
-
 # Never sent: the request provably did not reach the server.
 _UNSENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
 
@@ -85,12 +81,12 @@ class AdaptiveRate:
     """Requests per second that follow what the service accepts (AIMD).
 
     No pacing until the service first refuses too much, beyond the configured ceiling
-    (aiolimiter's bucket). When more than ``tolerance`` of the last second's answers are 429
-    (or 503), the rate is cut to ``decrease`` times what was really being sent, or to what the
-    service accepted since it began refusing when that is known and lower; from then on
-    requests are evenly spaced at the adapted rate. Only a request paced at the current rate can
-    cut it again, so one overshoot's burst of 429s is one signal. Each second without a cut adds
-    back ``increase`` times the rate at the cut, up to the ceiling.
+    (aiolimiter's bucket). When more than ``tolerance`` of the last second's answers are 429,
+    the rate is cut to ``decrease`` times what was really being sent, or to what the service
+    accepted since it began refusing when that is known and lower; from then on requests are
+    evenly spaced at the adapted rate. Only a request paced at the current rate can cut it
+    again, so one overshoot's burst of 429s is one signal. Each second without a cut adds back
+    ``increase`` times the rate at the cut, up to the ceiling.
 
     Some services refuse a share of requests whatever the rate: a lone refusal, or refusals
     not clearly above ``tolerance`` (by the noise of the count), are only retried. Every cut is
@@ -777,11 +773,10 @@ class ServiceClient:
                 duration_ms=round((time.perf_counter() - started) * 1000, 1),
                 **where,
             )
-        if response.status_code not in _OVERLOADED:
+        if response.status_code != 429:
             self.pace.accepted(paced_under)
-        else:  # slow down for everyone
-            self.pace.throttled(paced_under)
-        if response.status_code == 429:  # refused, so not applied: this one waits Retry-After
+        else:
+            self.pace.throttled(paced_under)  # slow down for everyone; this one waits Retry-After
             retry_after = parse_retry_after(response.headers.get("Retry-After"))
             raise ThrottledError("throttled (429)", retry_after=retry_after, status=429, **where)
         if response.status_code >= 500:

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 
 import httpx
 import pytest
 import stamina
 
-from collsync.errors import OutcomeUnknownError, ServiceError, ThrottledError, TransientError
+from collsync.errors import OutcomeUnknownError, ThrottledError, TransientError
 from collsync.http import Limits, ServiceClient
 from collsync.sandbox import (
     AKINON_EMAIL,
@@ -191,27 +190,6 @@ async def test_throttling_that_never_ends_is_reported_with_the_hint() -> None:
         with pytest.raises(ThrottledError) as info:
             await c.send("POST", "/x", endpoint="POST /x", idempotent=False)
     assert info.value.retry_after == 7
-
-
-async def test_a_service_shedding_load_with_503_is_slowed_for_and_a_500_is_not() -> None:
-    async def rate_after(status: int) -> float | None:
-        answered = 0
-
-        def handler(request: httpx.Request) -> httpx.Response:
-            nonlocal answered
-            answered += 1
-            return httpx.Response(200 if answered <= 40 else status)
-
-        async with ServiceClient(
-            "http://svc", transport=httpx.MockTransport(handler), limits=Limits(concurrency=8)
-        ) as client:
-            for _ in range(50):  # 40 served, then 10 answered `status`: retried, then reported
-                with contextlib.suppress(ServiceError):
-                    await client.send("GET", "/x", endpoint="GET /x", idempotent=True)
-            return client.pace.rate
-
-    assert await rate_after(503) is not None  # "over capacity": paced from then on
-    assert await rate_after(500) is None  # a fault, not a load signal: retried, not slowed for
 
 
 @pytest.mark.parametrize(
