@@ -102,10 +102,10 @@ class AdaptiveRate:
 
     A cut below ``regain_below`` of what the service accepted in the second before it (an
     outage refusing everything for a while measures what it accepts as nothing; the cuts that
-    follow it keep that measure) is regained fast: the rate doubles each second in which
-    something is accepted and nothing paced at it is refused, back to ``decrease`` times that,
-    as TCP's slow start does; the first refusal after a doubling ends it. Requests waiting for
-    their turn follow every change of the rate.
+    follow it keep that measure while nothing is accepted) is regained fast: the rate doubles
+    each second in which a request sent since the cut is accepted and nothing paced at it is
+    refused, back to ``decrease`` times that, as TCP's slow start does; the first refusal after
+    a doubling ends it. Requests waiting for their turn follow every change of the rate.
     """
 
     decrease = 0.8
@@ -162,8 +162,8 @@ class AdaptiveRate:
         self._accepted_since_change = 0  # answers at the current pacing since the rate changed
         self._refused_since_change = False
 
-    async def acquire(self) -> int:
-        """Wait for this request's turn; returns the pacing it was sent under."""
+    async def acquire(self) -> Turn:
+        """Wait for this request's turn; returns it, to be handed back with the answer."""
         if self._limiter is not None:
             await self._limiter.acquire()
         paced_under = self._cuts
@@ -185,30 +185,30 @@ class AdaptiveRate:
         if self._first_sent is None:
             self._first_sent = now
         _last_second(self._sent, now)
-        return paced_under
+        return Turn(paced_under, self._cuts)
 
-    def accepted(self, paced_under: int) -> None:
-        """A request paced under ``paced_under`` (from :meth:`acquire`) was answered (anything
-        but 429)."""
+    def accepted(self, turn: Turn) -> None:
+        """The request of ``turn`` (from :meth:`acquire`) was answered (anything but 429)."""
         now = self._clock()
         self._accepted_total += 1
         self._answers_total += 1
         _last_second(self._accepted, now)
         self._recent.append((now, False))
-        self._accepted_since_change += 1  # accepting again, whatever it was paced under
-        if self._trial is not None and paced_under == self._trial.epoch:
+        if turn.sent_under == self._cuts:  # sent since the last cut: accepting again
+            self._accepted_since_change += 1
+        if self._trial is not None and turn.paced_under == self._trial.epoch:
             self._trial.accepted += 1
             self._judge(now)
 
-    def throttled(self, paced_under: int) -> None:
-        """A request paced under ``paced_under`` (from :meth:`acquire`) was answered 429."""
+    def throttled(self, turn: Turn) -> None:
+        """The request of ``turn`` (from :meth:`acquire`) was answered 429."""
         now = self._clock()
         if not _count_last_second(self._refused, now):
             self._overload = (now, self._accepted_total, self._answers_total)  # one begins
         self._answers_total += 1
         refused = _last_second(self._refused, now)
         self._recent.append((now, True))
-        if paced_under != self._cuts:  # sent before the last cut: already answered
+        if turn.paced_under != self._cuts:  # paced before the last cut: already answered
             return
         self._refused_since_change = True
         if self._doubled:  # back where the service refuses: on by the usual steps
@@ -238,9 +238,11 @@ class AdaptiveRate:
             accepting = min(accepting, (answers - refused) / self._window(now))
         cut = min(before * self.decrease, accepting)
         # What was accepted before the first cut of an outage is kept by the cuts that follow
-        # it (in an outage the last second holds nothing), until the rate has doubled back.
+        # it while the service accepts nothing at all, until the rate has doubled back; a
+        # token bucket's opening burst is not kept by the cuts that find its limit.
         accepted_lately = _count_last_second(self._accepted, now) / self._window(now)
-        joined = self._recover_to if self._trial is not None or not self._doubled else 0.0
+        outage_goes_on = not self._doubled and not accepted_lately
+        joined = self._recover_to if self._trial is not None or outage_goes_on else 0.0
         self._recover_to = max(self.decrease * accepted_lately, joined)
         rate = max(self.floor, cut)
         self._slow_start = rate <= self._recover_to * self.regain_below
@@ -415,6 +417,16 @@ class AdaptiveRate:
         if now - since < self.measure_accepting or measured < self.measure_answers:
             return math.inf
         return (self._accepted_total - accepted_then) / (now - since)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Turn:
+    """A request's turn: the cuts made before it asked for it (what judges a cut is the
+    requests paced at the new rate) and before it was sent (what shows the service accepting
+    again after a cut)."""
+
+    paced_under: int
+    sent_under: int
 
 
 @dataclasses.dataclass(slots=True)
@@ -747,7 +759,7 @@ class ServiceClient:
             extensions={"timeout": self._timeout},
         )
         async with self._lanes.lane() as transport:
-            paced_under = await self.pace.acquire()
+            turn = await self.pace.acquire()
             started = time.perf_counter()
             try:
                 response = await _exchange(transport, request)
@@ -774,9 +786,9 @@ class ServiceClient:
                 **where,
             )
         if response.status_code != 429:
-            self.pace.accepted(paced_under)
+            self.pace.accepted(turn)
         else:
-            self.pace.throttled(paced_under)  # slow down for everyone; this one waits Retry-After
+            self.pace.throttled(turn)  # slow down for everyone; this one waits Retry-After
             retry_after = parse_retry_after(response.headers.get("Retry-After"))
             raise ThrottledError("throttled (429)", retry_after=retry_after, status=429, **where)
         if response.status_code >= 500:

@@ -9,7 +9,7 @@ from collections.abc import Callable, Generator
 
 import pytest
 
-from collsync.http import AdaptiveRate
+from collsync.http import AdaptiveRate, Turn
 
 
 class Clock:
@@ -30,8 +30,8 @@ def clock() -> Clock:
     return Clock()
 
 
-async def send(pace: AdaptiveRate, clock: Clock, count: int, per_second: float) -> list[int]:
-    """``count`` requests sent and accepted at ``per_second``; the pacing each was sent under."""
+async def send(pace: AdaptiveRate, clock: Clock, count: int, per_second: float) -> list[Turn]:
+    """``count`` requests sent and accepted at ``per_second``; the turn of each."""
     epochs = []
     for _ in range(count):
         clock.now += 1 / per_second
@@ -178,7 +178,7 @@ async def test_refusals_after_a_silent_second_cut_to_the_floor_without_failing(
     start = clock.now
     turns = [await pace.acquire() for _ in range(3)]
     assert clock.now - start >= 1.0  # paced: about a second apart, not all at once
-    assert set(turns) == {1}  # under the one cut
+    assert {turn.paced_under for turn in turns} == {1}  # under the one cut
 
 
 async def test_a_token_bucket_alone_is_followed_with_few_429s(clock: Clock) -> None:
@@ -222,16 +222,17 @@ def in_flight(
     seconds: float,
     refuses: Callable[[], bool],
     retry_after: float,
+    latency: float = 0.1,
 ) -> list[tuple[float, bool]]:
-    """16 lanes sending one request after another, each answered 0.1 s later; a refused one
-    waits out its ``Retry-After`` (0: sent again at once). When each was answered, and whether
-    it was refused."""
+    """16 lanes sending one request after another, each answered ``latency`` later; a refused
+    one waits out its ``Retry-After`` (0: sent again at once). When each was answered, and
+    whether it was refused."""
     answers: list[tuple[float, bool]] = []
 
     async def lane() -> None:
         while True:
             epoch = await pace.acquire()
-            await Wait(0.1)
+            await Wait(latency)
             refused = refuses()
             pace.throttled(epoch) if refused else pace.accepted(epoch)
             answers.append((clock.now, refused))
