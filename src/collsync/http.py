@@ -252,7 +252,6 @@ class AdaptiveRate:
         self._set_rate(rate, now)
         self._step = max(self.floor / 10, rate * self.increase)
         self._cuts += 1
-        self._last_change = now
         self._accepted_since_change, self._refused_since_change = 0, False
         if rate < before:
             log.info("collsync.http.rate_lowered", rate=round(rate, 1))
@@ -318,7 +317,6 @@ class AdaptiveRate:
             self._step = trial.step_before
         else:  # never below what the rate has grown back to since
             self._set_rate(max(self.rate, trial.rate_before), now)
-        self._last_change = now
         log.info(
             "collsync.http.rate_restored",
             rate=None if self.rate is None else round(self.rate, 1),
@@ -338,7 +336,8 @@ class AdaptiveRate:
         return base_time + (turn - base_turn) / self.rate
 
     def _set_rate(self, rate: float | None, now: float) -> None:
-        """Change the rate; the turns still to come are spaced at it from now."""
+        """Change the rate, from ``now``: the turns still to come are spaced at it, and growth
+        counts its seconds from it."""
         if self.rate is not None and rate is not None:
             base_turn, base_time = self._turn_base
             due_now = base_turn + (now - base_time) * self.rate
@@ -346,6 +345,7 @@ class AdaptiveRate:
         else:
             self._turn_base = (self._turns, now)
         self.rate = rate
+        self._last_change = now
 
     def _grow(self, now: float) -> None:
         """Grow the rate, once a second at most, up to the ceiling."""
@@ -354,7 +354,6 @@ class AdaptiveRate:
             return
         grown = self._grown(self.rate, now)
         self._set_rate(min(grown, self.ceiling) if self.ceiling else grown, now)
-        self._last_change = now
         self._accepted_since_change, self._refused_since_change = 0, False
 
     def _grown(self, rate: float, now: float) -> float:
