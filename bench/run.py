@@ -88,6 +88,8 @@ class Result:
     """Rate-limited scenario: Akinon requests answered (not 429) per second while loading."""
     http_floor_ms: dict[str, float] | None = None
     """Cold scenario: CPU ms per request of each transport alone, same sandbox (floor.py)."""
+    speed_ms: float = 0.0
+    """The machine's speed just before the run: :func:`machine_speed`."""
 
     @property
     def total(self) -> int:
@@ -211,6 +213,27 @@ def run_command(argv: list[str]) -> tuple[int, float, float, float]:
 def run_collsync(args: list[str], config: Path) -> tuple[int, float, float, float]:
     """:func:`run_command` for a run with ``config``, logging only errors."""
     return run_command([*args, "-c", str(config), "--log-level", "error"])
+
+
+def _fixed_work() -> int:
+    """Dicts, strings and calls, as collsync's own Python work is made of."""
+    total = 0
+    for n in range(100_000):
+        record = {"pk": n, "name": f"item {n}"}
+        total += len(record["name"]) + record["pk"] % 7
+    return total
+
+
+def machine_speed() -> float:
+    """CPU milliseconds of a fixed piece of Python work (best of five): this machine's speed
+    drifts by half within an hour, and every CPU figure moves with it, so each run carries the
+    speed it ran at."""
+    runs = []
+    for _ in range(5):
+        started = time.process_time()
+        _fixed_work()
+        runs.append(time.process_time() - started)
+    return 1000 * min(runs)
 
 
 def startup_cost() -> tuple[float, float]:
@@ -361,16 +384,16 @@ def machine() -> str:
 def table(results: list[Result], startup: tuple[float, float] | None = None) -> str:
     head = (
         "| scenario | collections | exit | requests | necessary | 429s | bound s | wall s "
-        "| efficiency | CPU s | CPU ms/request | peak RSS MB | requests/s |"
+        "| efficiency | CPU s | CPU ms/request | peak RSS MB | requests/s | speed ms |"
     )
-    lines = [head, "|" + "---|" * 13]
+    lines = [head, "|" + "---|" * 14]
     for r in results:
         s = r.scenario
         lines.append(
             f"| {s.name} | {s.collections:,} x {s.items} | {r.exit_code} | {r.total:,} | "
             f"{r.necessary:,} | {r.throttled} | {r.bound:.2f} | {r.wall:.2f} | "
             f"{r.efficiency:.2f} | {r.cpu:.2f} | {1000 * r.cpu / max(1, r.total):.2f} | "
-            f"{r.peak_rss_mb:.0f} | {r.total / r.wall:.0f} |"
+            f"{r.peak_rss_mb:.0f} | {r.total / r.wall:.0f} | {r.speed_ms:.1f} |"
         )
     lines.append("")
     lines.extend(findings(results, startup))
@@ -425,6 +448,13 @@ def findings(results: list[Result], startup: tuple[float, float] | None = None) 
     for r in results:
         if r.total > r.necessary:
             lines.append(f"- {r.scenario.name}: {r.total - r.necessary} requests above necessary.")
+    if results:
+        speeds = sorted(r.speed_ms for r in results)
+        lines.append(
+            f"- Machine speed: a fixed piece of Python work (`machine_speed`) took "
+            f"{speeds[0]:.1f}-{speeds[-1]:.1f} ms CPU just before these runs; CPU figures "
+            f"taken at different speeds do not compare."
+        )
     large = [r for r in results if r.scenario.name.startswith("large store")]
     if len(large) > 1:
         sizes = ", ".join(f"{r.peak_rss_mb:.0f} MB at {r.scenario.collections:,}" for r in large)
@@ -458,7 +488,9 @@ def main(argv: list[str] | None = None) -> int:
                         concurrency=scenario.concurrency,
                     )
                 )
+                speed = machine_speed()
                 result = measure(scenario, sandbox, config)
+                result.speed_ms = speed
                 if scenario.name == "cold":
                     requests = max(200, min(2000, result.total))
                     result.http_floor_ms = {
@@ -488,6 +520,7 @@ def main(argv: list[str] | None = None) -> int:
                         "efficiency": r.efficiency,
                         "throttled": r.throttled,
                         "http_floor_ms": r.http_floor_ms,
+                        "speed_ms": r.speed_ms,
                     }
                     for r in results
                 ],

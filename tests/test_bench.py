@@ -40,6 +40,8 @@ def test_the_benchmark_runs_and_reports_every_column(tmp_path: Path) -> None:
     assert cold["cpu"] > 0
     assert cold["http_floor_ms"]["collsync"] > 0
     assert cold["http_floor_ms"]["httpx"] > 0
+    assert cold["speed_ms"] > 0
+    assert "Machine speed: a fixed piece of Python work" in done.stdout
     # a rerun writes nothing
     assert not any(
         k.startswith(("akinon POST /wishlists", "akinon PATCH", "akinon DELETE"))
