@@ -20,9 +20,11 @@ import os
 import platform
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from dataclasses import dataclass, field
@@ -89,7 +91,7 @@ class Result:
     http_floor_ms: dict[str, float] | None = None
     """Cold scenario: CPU ms per request of each transport alone, same sandbox (floor.py)."""
     speed_ms: float = 0.0
-    """The machine's speed just before the run: :func:`machine_speed`."""
+    """The machine's speed during the run: :class:`SpeedProbe`."""
 
     @property
     def total(self) -> int:
@@ -216,24 +218,49 @@ def run_collsync(args: list[str], config: Path) -> tuple[int, float, float, floa
 
 
 def _fixed_work() -> int:
-    """Dicts, strings and calls, as collsync's own Python work is made of."""
+    """Dicts, strings and calls, as collsync's own Python work is made of (about 3 ms)."""
     total = 0
-    for n in range(100_000):
+    for n in range(10_000):
         record = {"pk": n, "name": f"item {n}"}
         total += len(record["name"]) + record["pk"] % 7
     return total
 
 
-def machine_speed() -> float:
-    """CPU milliseconds of a fixed piece of Python work (best of five): this machine's speed
-    drifts by half within an hour, and every CPU figure moves with it, so each run carries the
-    speed it ran at."""
-    runs = []
-    for _ in range(5):
-        started = time.process_time()
+class SpeedProbe:
+    """The machine's speed while a command runs: the CPU milliseconds of :func:`_fixed_work`,
+    timed on a thread of this process twice a second (about 1% of one core), median.
+
+    This machine's speed drifts by half within an hour, and within a minute, and every CPU
+    figure moves with it; a figure without the speed it was taken at compares with nothing."""
+
+    def __init__(self, every: float = 0.5) -> None:
+        self._every = every
+        self._samples: list[float] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        while not self._stop.wait(self._every):
+            self._sample_once()
+
+    def __enter__(self) -> SpeedProbe:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        if not self._samples:  # a run shorter than one interval
+            self._sample_once()
+
+    def _sample_once(self) -> None:
+        started = time.thread_time()
         _fixed_work()
-        runs.append(time.process_time() - started)
-    return 1000 * min(runs)
+        self._samples.append(1000 * (time.thread_time() - started))
+
+    @property
+    def median_ms(self) -> float:
+        return statistics.median(self._samples)
 
 
 def startup_cost() -> tuple[float, float]:
@@ -304,7 +331,8 @@ def measure(scenario: Scenario, sandbox: Sandbox, config: Path) -> Result:
         sandbox.create_collections(int(scenario.collections * scenario.change))
         new = int(scenario.collections * scenario.change)
     sandbox.clear()
-    code, wall, cpu, rss = run_collsync(scenario.command, config)
+    with SpeedProbe() as speed:
+        code, wall, cpu, rss = run_collsync(scenario.command, config)
     log = sandbox.requests(entries=bool(scenario.rate_limit))
     requests = {
         f"store {k.split('/api/v1/products/')[-1]}": v
@@ -335,6 +363,7 @@ def measure(scenario: Scenario, sandbox: Sandbox, config: Path) -> Result:
         lower_bound(scenario, needed),
         throttled,
         accepted_rate(log["commerce"].get("entries")),
+        speed_ms=speed.median_ms,
     )
 
 
@@ -393,7 +422,7 @@ def table(results: list[Result], startup: tuple[float, float] | None = None) -> 
             f"| {s.name} | {s.collections:,} x {s.items} | {r.exit_code} | {r.total:,} | "
             f"{r.necessary:,} | {r.throttled} | {r.bound:.2f} | {r.wall:.2f} | "
             f"{r.efficiency:.2f} | {r.cpu:.2f} | {1000 * r.cpu / max(1, r.total):.2f} | "
-            f"{r.peak_rss_mb:.0f} | {r.total / r.wall:.0f} | {r.speed_ms:.1f} |"
+            f"{r.peak_rss_mb:.0f} | {r.total / r.wall:.0f} | {r.speed_ms:.2f} |"
         )
     lines.append("")
     lines.extend(findings(results, startup))
@@ -451,9 +480,9 @@ def findings(results: list[Result], startup: tuple[float, float] | None = None) 
     if results:
         speeds = sorted(r.speed_ms for r in results)
         lines.append(
-            f"- Machine speed: a fixed piece of Python work (`machine_speed`) took "
-            f"{speeds[0]:.1f}-{speeds[-1]:.1f} ms CPU just before these runs; CPU figures "
-            f"taken at different speeds do not compare."
+            f"- Machine speed: a fixed piece of Python work (`SpeedProbe`, median while each "
+            f"run ran) took {speeds[0]:.2f}-{speeds[-1]:.2f} ms CPU; CPU figures taken at "
+            f"different speeds do not compare."
         )
     large = [r for r in results if r.scenario.name.startswith("large store")]
     if len(large) > 1:
@@ -488,9 +517,7 @@ def main(argv: list[str] | None = None) -> int:
                         concurrency=scenario.concurrency,
                     )
                 )
-                speed = machine_speed()
                 result = measure(scenario, sandbox, config)
-                result.speed_ms = speed
                 if scenario.name == "cold":
                     requests = max(200, min(2000, result.total))
                     result.http_floor_ms = {
