@@ -92,6 +92,7 @@ class Result:
     """Cold scenario: CPU ms per request of each transport alone, same sandbox (floor.py)."""
     speed_ms: float = 0.0
     """The machine's speed during the run: :class:`SpeedProbe`."""
+    speed_samples: int = 0
 
     @property
     def total(self) -> int:
@@ -218,9 +219,10 @@ def run_collsync(args: list[str], config: Path) -> tuple[int, float, float, floa
 
 
 def _fixed_work() -> int:
-    """Dicts, strings and calls, as collsync's own Python work is made of (about 3 ms)."""
+    """Dicts, strings and calls, as collsync's own Python work is made of (about 40 ms: long
+    enough that waking an idle core, which a short piece pays in full, is a small part of it)."""
     total = 0
-    for n in range(10_000):
+    for n in range(150_000):
         record = {"pk": n, "name": f"item {n}"}
         total += len(record["name"]) + record["pk"] % 7
     return total
@@ -228,20 +230,25 @@ def _fixed_work() -> int:
 
 class SpeedProbe:
     """The machine's speed while a command runs: the CPU milliseconds of :func:`_fixed_work`,
-    timed on a thread of this process twice a second (about 1% of one core), median.
+    timed on a thread of this process as the command starts and every two seconds after
+    (about 2% of one core), median; ``samples`` says how many.
 
-    This machine's speed drifts by half within an hour, and within a minute, and every CPU
-    figure moves with it; a figure without the speed it was taken at compares with nothing."""
+    This machine's speed drifts by half within an hour, and every CPU figure moves with it; a
+    figure without the speed it was taken at compares with nothing."""
 
-    def __init__(self, every: float = 0.5) -> None:
+    def __init__(self, every: float = 2.0) -> None:
         self._every = every
-        self._samples: list[float] = []
+        self.samples: list[float] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
 
     def _sample(self) -> None:
-        while not self._stop.wait(self._every):
-            self._sample_once()
+        while True:
+            started = time.thread_time()
+            _fixed_work()
+            self.samples.append(1000 * (time.thread_time() - started))
+            if self._stop.wait(self._every):
+                return
 
     def __enter__(self) -> SpeedProbe:
         self._thread.start()
@@ -250,17 +257,10 @@ class SpeedProbe:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
-        if not self._samples:  # a run shorter than one interval
-            self._sample_once()
-
-    def _sample_once(self) -> None:
-        started = time.thread_time()
-        _fixed_work()
-        self._samples.append(1000 * (time.thread_time() - started))
 
     @property
     def median_ms(self) -> float:
-        return statistics.median(self._samples)
+        return statistics.median(self.samples)
 
 
 def startup_cost() -> tuple[float, float]:
@@ -364,6 +364,7 @@ def measure(scenario: Scenario, sandbox: Sandbox, config: Path) -> Result:
         throttled,
         accepted_rate(log["commerce"].get("entries")),
         speed_ms=speed.median_ms,
+        speed_samples=len(speed.samples),
     )
 
 
@@ -422,7 +423,7 @@ def table(results: list[Result], startup: tuple[float, float] | None = None) -> 
             f"| {s.name} | {s.collections:,} x {s.items} | {r.exit_code} | {r.total:,} | "
             f"{r.necessary:,} | {r.throttled} | {r.bound:.2f} | {r.wall:.2f} | "
             f"{r.efficiency:.2f} | {r.cpu:.2f} | {1000 * r.cpu / max(1, r.total):.2f} | "
-            f"{r.peak_rss_mb:.0f} | {r.total / r.wall:.0f} | {r.speed_ms:.2f} |"
+            f"{r.peak_rss_mb:.0f} | {r.total / r.wall:.0f} | {r.speed_ms:.1f} |"
         )
     lines.append("")
     lines.extend(findings(results, startup))
@@ -481,8 +482,9 @@ def findings(results: list[Result], startup: tuple[float, float] | None = None) 
         speeds = sorted(r.speed_ms for r in results)
         lines.append(
             f"- Machine speed: a fixed piece of Python work (`SpeedProbe`, median while each "
-            f"run ran) took {speeds[0]:.2f}-{speeds[-1]:.2f} ms CPU; CPU figures taken at "
-            f"different speeds do not compare."
+            f"run ran) took {speeds[0]:.1f}-{speeds[-1]:.1f} ms CPU; CPU figures taken at "
+            f"different speeds do not compare, and a run shorter than a few seconds has one or "
+            f"two samples."
         )
     large = [r for r in results if r.scenario.name.startswith("large store")]
     if len(large) > 1:
@@ -548,6 +550,7 @@ def main(argv: list[str] | None = None) -> int:
                         "throttled": r.throttled,
                         "http_floor_ms": r.http_floor_ms,
                         "speed_ms": r.speed_ms,
+                        "speed_samples": r.speed_samples,
                     }
                     for r in results
                 ],

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import threading
 from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
@@ -13,9 +14,10 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-# Allocations between two collections of the youngest generation (Python's default is 700). A
-# run makes a few objects a request that die young, by reference counting; collecting every
-# 700 of them cost the cold benchmark 0.33 s of its 8.6 s of CPU (bench/RESULTS.md).
+# The youngest generation is collected each time this many more objects have been allocated
+# than freed (Python's default is 700). A run's requests in flight and answers being read cross
+# 700 often; collecting that often cost the cold benchmark 0.33 s of its 8.6 s of CPU
+# (bench/RESULTS.md), and 0.04 s at 10,000.
 YOUNG_COLLECTION_EVERY = 10_000
 
 
@@ -34,19 +36,37 @@ def run(main: Coroutine[Any, Any, T]) -> T:
             return runner.run(main)
 
 
+_lock = threading.Lock()
+_inside = 0  # runs now inside fewer_collections(): the first changes the settings, the last
+_saved: tuple[tuple[int, int, int], bool] = ((700, 10, 10), False)  # restores these
+
+
 @contextlib.contextmanager
 def fewer_collections() -> Iterator[None]:
     """While inside: what exists already (the modules, mostly) is left out of the garbage
     collector's full passes, and the youngest generation is collected less often.
 
     Both are undone on the way out, so that a process running several commands (the tests, the
-    demo) keeps Python's defaults between them.
+    demo) keeps its own settings between them: a freeze the process made itself stays, and so
+    does automatic collection turned off.
     """
-    threshold = gc.get_threshold()
-    gc.freeze()
-    gc.set_threshold(YOUNG_COLLECTION_EVERY, *threshold[1:])
+    global _inside, _saved
+    with _lock:
+        _inside += 1
+        if _inside == 1:
+            threshold = gc.get_threshold()
+            _saved = (threshold, gc.get_freeze_count() == 0)
+            if _saved[1]:
+                gc.freeze()
+            if gc.isenabled() and threshold[0]:
+                gc.set_threshold(max(threshold[0], YOUNG_COLLECTION_EVERY), *threshold[1:])
     try:
         yield
     finally:
-        gc.set_threshold(*threshold)
-        gc.unfreeze()
+        with _lock:
+            _inside -= 1
+            if _inside == 0:
+                threshold, froze = _saved
+                gc.set_threshold(*threshold)
+                if froze:
+                    gc.unfreeze()
