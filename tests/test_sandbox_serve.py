@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import ast
+import contextlib
 import csv
 import json
 import re
 import signal
 import subprocess
 import sys
+import threading
+import time
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +23,7 @@ from collsync.sandbox import AKINON_EMAIL, AKINON_PASSWORD, STORE_API_KEY
 
 from .sandbox.store_examples import COUNT_ALL, DOC_API_KEY, GET_ALL
 
+COUNT_PATH = "/api/v1/products/collections/count"
 SANDBOX_PACKAGE = Path(__file__).resolve().parents[1] / "src" / "collsync" / "sandbox"
 
 
@@ -30,8 +35,9 @@ class Served:
     banner: str
 
 
-@pytest.fixture
-def served(tmp_path: Path) -> Iterator[Served]:
+@contextlib.contextmanager
+def serving(tmp_path: Path, *options: str) -> Iterator[Served]:
+    """``collsync sandbox serve`` on free ports, once its banner says it listens."""
     process = subprocess.Popen(
         [
             sys.executable,
@@ -47,6 +53,7 @@ def served(tmp_path: Path) -> Iterator[Served]:
             "25",
             "--data-dir",
             str(tmp_path / "data"),
+            *options,
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -67,6 +74,12 @@ def served(tmp_path: Path) -> Iterator[Served]:
         if process.poll() is None:
             process.kill()
             process.wait(timeout=10)
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[Served]:
+    with serving(tmp_path) as sandbox:
+        yield sandbox
 
 
 def curl(*args: str) -> str:
@@ -161,6 +174,27 @@ def test_serve_writes_the_sku_map_and_stops_cleanly_on_ctrl_c(
     assert served.process.wait(timeout=15) == 0
     assert served.process.stderr is not None
     assert "Traceback" not in served.process.stderr.read()
+
+
+def test_ctrl_c_with_a_request_still_waiting_stops_without_a_traceback(tmp_path: Path) -> None:
+    with serving(tmp_path, "--latency", "5") as sandbox:
+        body = json.dumps({"authentication": {"apiKey": STORE_API_KEY}}).encode()
+        waiting = threading.Thread(
+            target=_answer_or_error, args=(f"{sandbox.store}{COUNT_PATH}", body), daemon=True
+        )
+        waiting.start()
+        time.sleep(0.5)  # the request has arrived and waits out its latency
+
+        sandbox.process.send_signal(signal.SIGINT)
+
+        assert sandbox.process.wait(timeout=15) == 0
+        assert sandbox.process.stderr is not None
+        assert "Traceback" not in sandbox.process.stderr.read()
+
+
+def _answer_or_error(url: str, body: bytes) -> None:
+    with contextlib.suppress(OSError):  # cut short when the sandbox stops: expected here
+        urllib.request.urlopen(urllib.request.Request(url, data=body), timeout=10).read()
 
 
 def test_a_busy_port_is_a_clear_usage_error(served: Served, tmp_path: Path) -> None:

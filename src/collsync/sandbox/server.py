@@ -24,11 +24,13 @@ HOST = "127.0.0.1"
 
 
 class _QuietDrops(logging.Filter):
-    """A dropped response is a fault we asked for, not an application error worth a traceback."""
+    """A dropped response is a fault we asked for, not an application error worth a traceback;
+    nor is a request cut short by stopping the sandbox (uvicorn cancels what is still running
+    when its graceful shutdown times out, and says so in a line of its own)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         exc = record.exc_info[1] if record.exc_info else None
-        return not isinstance(exc, ResponseLost)
+        return not isinstance(exc, ResponseLost | asyncio.CancelledError)
 
 
 logging.getLogger("uvicorn.error").addFilter(_QuietDrops())
