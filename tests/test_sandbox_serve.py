@@ -23,7 +23,6 @@ from collsync.sandbox import AKINON_EMAIL, AKINON_PASSWORD, STORE_API_KEY
 
 from .sandbox.store_examples import COUNT_ALL, DOC_API_KEY, GET_ALL
 
-COUNT_PATH = "/api/v1/products/collections/count"
 SANDBOX_PACKAGE = Path(__file__).resolve().parents[1] / "src" / "collsync" / "sandbox"
 
 
@@ -180,7 +179,7 @@ def test_ctrl_c_with_a_request_still_waiting_stops_without_a_traceback(tmp_path:
     with serving(tmp_path, "--latency", "5") as sandbox:
         body = json.dumps({"authentication": {"apiKey": STORE_API_KEY}}).encode()
         waiting = threading.Thread(
-            target=_answer_or_error, args=(f"{sandbox.store}{COUNT_PATH}", body), daemon=True
+            target=_answer_or_error, args=(f"{sandbox.store}{COUNT_ALL.path}", body), daemon=True
         )
         waiting.start()
         time.sleep(0.5)  # the request has arrived and waits out its latency
