@@ -38,7 +38,7 @@ def run(main: Coroutine[Any, Any, T]) -> T:
 
 _lock = threading.Lock()
 _inside = 0  # runs now inside fewer_collections(): the first changes the settings, the last
-_saved: tuple[tuple[int, int, int], bool] = ((700, 10, 10), False)  # restores these
+_saved: tuple[tuple[int, int, int], bool] | None = None  # restores these (threshold, froze)
 
 
 @contextlib.contextmanager
@@ -54,9 +54,9 @@ def fewer_collections() -> Iterator[None]:
     with _lock:
         _inside += 1
         if _inside == 1:
-            threshold = gc.get_threshold()
-            _saved = (threshold, gc.get_freeze_count() == 0)
-            if _saved[1]:
+            threshold, froze = gc.get_threshold(), gc.get_freeze_count() == 0
+            _saved = (threshold, froze)
+            if froze:
                 gc.freeze()
             if gc.isenabled() and threshold[0]:
                 gc.set_threshold(max(threshold[0], YOUNG_COLLECTION_EVERY), *threshold[1:])
@@ -66,7 +66,9 @@ def fewer_collections() -> Iterator[None]:
         with _lock:
             _inside -= 1
             if _inside == 0:
+                assert _saved is not None  # written by the first run in
                 threshold, froze = _saved
+                _saved = None
                 gc.set_threshold(*threshold)
                 if froze:
                     gc.unfreeze()
