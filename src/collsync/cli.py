@@ -66,6 +66,7 @@ COMMANDS = {
     "export-map": "collsync.commands.export:export_map",
     "failures": "collsync.commands.status:failures",
     "migrate": "collsync.commands.migrate:migrate_command",
+    "rollback": "collsync.commands.rollback:rollback_command",
     "sandbox": "collsync.commands.sandbox:sandbox",
     "status": "collsync.commands.status:status",
     "sync": "collsync.commands.sync:sync_command",

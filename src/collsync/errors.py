@@ -6,6 +6,9 @@
     ├── ConfigError                 exit 2: a config key or CLI value is wrong (names the key)
     ├── LockHeldError               exit 75: another run holds the state file
     ├── InterruptedRunError         exit 1: stopped by a signal after saving its checkpoints
+    ├── DeleteGuardError            exit 1: the plan deletes more than --max-deletes allows
+    ├── StalePlanError              exit 1: a saved plan no longer fits the world; nothing written
+    ├── RecordFailed                skip the record: recorded as a failure, the run goes on
     └── ServiceError                a call to the store or Akinon failed (names the endpoint)
         ├── AuthenticationError     credentials refused (bad API key, login, 401 after re-login)
         ├── NotFoundError           the record or handler does not exist
@@ -54,6 +57,24 @@ class InterruptedRunError(CollsyncError):
 
     def __init__(self, message: str = "interrupted, safe to re-run") -> None:
         super().__init__(message)
+
+
+class DeleteGuardError(CollsyncError):
+    """The plan deletes more than ``--max-deletes`` allows, or the store looks broken: nothing
+    was written."""
+
+
+class StalePlanError(CollsyncError):
+    """A saved plan cannot be applied: the store, Akinon or the state moved since it was made,
+    or the file is not a plan. Nothing was written."""
+
+
+class RecordFailed(CollsyncError):
+    """One record cannot be carried over: it is recorded as a failure and the run goes on."""
+
+    def __init__(self, stage: str, kind: str, reason: str) -> None:
+        super().__init__(reason)
+        self.stage, self.kind, self.reason = stage, kind, reason
 
 
 class ServiceError(CollsyncError):

@@ -314,7 +314,9 @@ class AkinonClient(ServiceClient):
         ``parse`` makes of an expected answer."""
         if not self._logged_in and self.mode == "session":
             await self._relogin(self._generation)
-        idempotent = method in ("GET", "PATCH", "DELETE")  # PATCH sets absolute values
+        # PATCH sets absolute values: resending it is harmless. A DELETE whose answer is lost is
+        # not resent blind: the journal reads Akinon first (gone = done).
+        idempotent = method in ("GET", "PATCH")
         logins = 0
         for _attempt in range(SESSION_ATTEMPTS):
             generation = self._generation

@@ -101,7 +101,7 @@ def test_sigkill_then_rerun_ends_exactly_once(
     process = start_migrate(sandbox)
     kill_when(process, lambda: ready(sandbox))
     state = State.open(sandbox.tmp / "state.db")
-    open_intents = len(state.open_intents())
+    open_intents = len(state.journal.open_intents())
     state.close()
     if where != "during extract":  # the kill caught calls sent but not yet confirmed
         assert open_intents > 0, where

@@ -4,15 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 
 import httpx
 from click.testing import CliRunner, Result
 
 from collsync.cli import main
 from collsync.config import load_config
-from collsync.pipeline.load import Loader
+from collsync.pipeline.execute import Executor
+from collsync.pipeline.extract import NoProgress
+from collsync.pipeline.failure_log import FailureLog
 from collsync.pipeline.models import Action, CollectionPlan, DesiredCollection, Operation, Origin
-from collsync.pipeline.run import MigrateOptions, migrate
+from collsync.pipeline.plan import MIGRATE, Plan
+from collsync.pipeline.run import RunRequest
+from collsync.pipeline.run import run as run_pipeline
+from collsync.pipeline.scope import Scope
 from collsync.sandbox import AKINON_EMAIL, AKINON_PASSWORD, STORE_API_KEY
 from collsync.state import State
 from collsync.target import AkinonClient
@@ -32,10 +38,24 @@ def one_migrated(sandbox: Sandbox) -> tuple[State, str, int]:
     """One collection migrated: the state, its source id and its Akinon pk."""
     assert run("migrate", "-c", str(sandbox.config), "--limit", "1").exit_code == 0
     state = State.open(load_config(sandbox.config).state.path)
-    [(source_id, pk)] = state.db.conn.execute(
-        "SELECT source_id, akinon_pk FROM collection_map"
-    ).fetchall()
-    return state, source_id, pk
+    [entry] = state.ids.entries()
+    return state, entry.source_id, entry.akinon_pk
+
+
+async def execute(sandbox: Sandbox, state: State, plan: CollectionPlan) -> None:
+    """One collection's plan, through the executor of a run numbered 99."""
+    async with akinon_client(sandbox) as client:
+        executor = Executor(
+            client,
+            state,
+            FailureLog(state, 99, preview=False),
+            run_id=99,
+            owner=AKINON_EMAIL,
+            concurrency=1,
+            stop=asyncio.Event(),
+            progress=NoProgress(),
+        )
+        await executor.execute(Plan(MIGRATE, (), (), [plan]))
 
 
 def test_a_collection_deleted_on_akinon_is_recreated_as_drift(sandbox: Sandbox) -> None:
@@ -49,14 +69,14 @@ def test_a_collection_deleted_on_akinon_is_recreated_as_drift(sandbox: Sandbox) 
     asyncio.run(delete())
     result = run("migrate", "-c", str(sandbox.config))
     assert result.exit_code == 0, result.output
-    assert "re-created" in result.output
+    assert re.search(r"recreate\s+│\s+1\s+│\s+1\s+│", result.output), result.output
     assert sandbox.migrated() == sandbox.expected()
 
 
 def test_already_in_the_collection_is_success(sandbox: Sandbox) -> None:
     state, source_id, pk = one_migrated(sandbox)
-    product_pk, (item_pk, _note) = next(iter(state.items_mapped(source_id).items()))
-    state.db.conn.execute("DELETE FROM item_map")  # as if the confirmation had been lost
+    product_pk, item = next(iter(state.ids.items(source_id).items()))
+    state.database.conn.execute("DELETE FROM item_map")  # as if the confirmation had been lost
     desired = DesiredCollection(source_id, "s", "n", "public", (), "h")
     plan = CollectionPlan(
         desired,
@@ -67,15 +87,11 @@ def test_already_in_the_collection_is_success(sandbox: Sandbox) -> None:
         ),
     )
 
-    async def add_again() -> bool:
-        async with akinon_client(sandbox) as client:
-            return await Loader(client, state, 99, AKINON_EMAIL).apply(plan)
-
     writes = sandbox.commerce_log.writes()
-    assert asyncio.run(add_again()) is True
+    asyncio.run(execute(sandbox, state, plan))
     assert sandbox.commerce_log.writes() == writes + 1  # one POST, answered "already in"
-    assert state.items_mapped(source_id)[product_pk][0] == item_pk
-    assert state.failures() == []
+    assert state.ids.items(source_id)[product_pk].item_pk == item.item_pk
+    assert state.failures.listed() == []
     state.close()
 
 
@@ -103,9 +119,11 @@ def test_a_store_that_grows_during_the_scan_is_rescanned(sandbox: Sandbox) -> No
                 )
 
         grower = asyncio.create_task(grow())
-        summary = await migrate(config, MigrateOptions())
+        result = await run_pipeline(
+            config, RunRequest("migrate", Scope(MIGRATE, bookkeeping="reconciled"))
+        )
         await grower
-        return summary.counts["staged"]
+        return result.summary.read["staged"]
 
     assert asyncio.run(scenario()) == 61
     names = set(sandbox.migrated())
@@ -129,8 +147,8 @@ def test_restart_reads_everything_again_and_keeps_the_map(sandbox: Sandbox) -> N
 
 def test_answered_items_are_kept_when_a_sibling_is_refused(sandbox: Sandbox) -> None:
     state, source_id, pk = one_migrated(sandbox)
-    present = set(state.items_mapped(source_id))
-    [(product_pk,)] = state.db.conn.execute(
+    present = set(state.ids.items(source_id))
+    [(product_pk,)] = state.database.conn.execute(
         "SELECT product_pk FROM product_map WHERE product_pk NOT IN ({}) LIMIT 1".format(
             ",".join("?" * len(present))
         ),
@@ -146,15 +164,11 @@ def test_answered_items_are_kept_when_a_sibling_is_refused(sandbox: Sandbox) -> 
         ),
     )
 
-    async def add() -> bool:
-        async with akinon_client(sandbox) as client:
-            return await Loader(client, state, 99, AKINON_EMAIL).apply(plan)
-
-    assert asyncio.run(add()) is False
-    assert product_pk in state.items_mapped(source_id)  # its answer is not lost with the other
-    assert missing_product not in state.items_mapped(source_id)
-    assert state.open_intents() == []  # the refused one is closed as failed, not left open
-    [failure] = state.failures()
-    assert failure["record_id"] == source_id
-    assert str(missing_product) in failure["reason"]
+    asyncio.run(execute(sandbox, state, plan))
+    assert product_pk in state.ids.items(source_id)  # its answer is not lost with the other
+    assert missing_product not in state.ids.items(source_id)
+    assert state.journal.open_intents() == []  # the refused one is closed as failed, not open
+    [failure] = state.failures.listed()
+    assert failure.record_id == source_id
+    assert str(missing_product) in failure.reason
     state.close()

@@ -79,11 +79,10 @@ def test_a_second_run_while_one_holds_the_state_exits_75(sandbox: Sandbox) -> No
     # another process holds the lock: a child that is alive for the length of the test
     holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
     try:
-        with state.transaction() as conn:
-            conn.execute(
-                "INSERT INTO lock (id, pid, host, command, since) VALUES (1, ?, ?, 'migrate', ?)",
-                (holder.pid, os.uname().nodename, time.time()),
-            )
+        state.database.conn.execute(
+            "INSERT INTO lock (id, pid, host, command, since) VALUES (1, ?, ?, 'migrate', ?)",
+            (holder.pid, os.uname().nodename, time.time()),
+        )
         started = time.monotonic()
         result = CliRunner().invoke(main, ["migrate", "-c", str(sandbox.config)])
         assert result.exit_code == 75

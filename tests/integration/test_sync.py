@@ -64,11 +64,12 @@ def test_new_collections_appear_after_an_incremental_sync(sandbox: Sandbox) -> N
     code, summary = sync(sandbox)
     assert code == 0
     assert summary["mode"] == "incremental"
-    assert summary["counts"]["created"] == 2
+    assert summary["counts"]["create"] == 2
+    assert summary["planned"]["create"] == 2
     assert summary["counts"]["staged"] < 60  # only the window since the watermark was read
     assert {"Yeni Gelen 1", "Yeni Gelen 2"} <= set(sandbox.migrated())
     code, summary = sync(sandbox)  # nothing new: nothing written
-    assert (code, summary["counts"].get("created", 0)) == (0, 0)
+    assert (code, summary["counts"].get("create", 0)) == (0, 0)
 
 
 def test_renames_and_item_changes_come_with_a_reconcile(sandbox: Sandbox) -> None:
@@ -96,11 +97,7 @@ def test_renames_and_item_changes_come_with_a_reconcile(sandbox: Sandbox) -> Non
     after = sandbox.migrated()["Adı Değişti"]
     pks = dict(sandbox.seed.sku_map)
     assert pks[added["sku"]] in after["items"]
-    assert pks[removed["sku"]] in after["items"]  # removals need --mirror
-
-    code, summary = sync(sandbox, "--mirror")
-    assert code == 0
-    assert pks[removed["sku"]] not in sandbox.migrated()["Adı Değişti"]["items"]
+    assert pks[removed["sku"]] not in after["items"]  # collsync added it: it goes
 
 
 def test_a_reconcile_runs_when_reconcile_every_has_passed(sandbox: Sandbox) -> None:
@@ -117,7 +114,7 @@ def test_mirror_deletes_what_the_store_no_longer_has(sandbox: Sandbox) -> None:
     store_call(sandbox, "delete", filter=[{"id": [gone["id"]]}])
     code, summary = sync(sandbox, "--mirror")
     assert code == 0
-    assert summary["counts"]["deleted"] == 1
+    assert summary["counts"]["delete"] == summary["planned"]["delete"] == 1
     assert gone["name"] not in sandbox.migrated()
     assert len(sandbox.migrated()) == 59
 
@@ -130,7 +127,8 @@ def test_a_mass_disappearance_deletes_nothing_and_exits_1(sandbox: Sandbox) -> N
     code, summary = sync(sandbox, "--mirror", "--max-deletes", "5")
     assert code == 1
     assert summary["status"] == "error"
-    assert "20 of 60 mapped collections are gone" in summary["error"]
+    assert "20 deletions; the guard allows 5 (--max-deletes 5 of 60 mapped)" in summary["error"]
+    assert sandbox.seed.store.collections[0]["slug"] in summary["error"]
     assert "nothing was changed" in summary["error"]
     assert sandbox.commerce_log.writes() == writes
     assert len(sandbox.migrated()) == 60
@@ -205,7 +203,7 @@ def test_the_metrics_file_parses_and_tells_the_truth(sandbox: Sandbox, tmp_path:
         for s in f.samples
     }
     assert samples[("collsync_last_run_exit_code", ())] == 0
-    assert samples[("collsync_last_run_operations", (("action", "created"),))] == 60
+    assert samples[("collsync_last_run_operations", (("action", "create"),))] == 60
     assert samples[("collsync_open_failures", ())] == 0
     assert samples[("collsync_last_success_timestamp_seconds", ())] > time.time() - 60
     success = samples[("collsync_last_success_timestamp_seconds", ())]
@@ -301,8 +299,8 @@ def test_sigterm_stops_cleanly_and_the_next_run_finishes(sandbox: Sandbox) -> No
     assert "interrupted, safe to re-run" in err
     assert "Traceback" not in err
     state = State.open(sandbox.tmp / "state.db")
-    assert state.runs(1)[0]["status"] == "interrupted"
-    assert state.open_intents() == []  # in-flight calls finished and were confirmed
+    assert state.runs.recent(1)[0].status == "interrupted"
+    assert state.journal.open_intents() == []  # in-flight calls finished and were confirmed
     state.close()
     sandbox.faults(latency=0.0)
     result = run("sync", "-c", str(sandbox.config))

@@ -195,7 +195,9 @@ def _break(path: tuple[str | int, ...], value: Any) -> dict[str, Any]:
         (("summary", "update"), -1),
         (("summary", "renamed"), 1),
         (("dropped_fields", "description"), "twelve"),
-        (("schema_version",), 2),
+        (("schema_version",), 1),
+        (("changes", 0, "item_count"), -1),
+        (("guard",), {"text": "2 deletions"}),
         (("extra",), True),
     ],
 )

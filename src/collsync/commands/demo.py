@@ -5,19 +5,20 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 import httpx
 from rich.console import Console
 
 from collsync import aio
-from collsync.commands.migrate import print_summary
 from collsync.commands.options import logging_options
 from collsync.commands.progress import StageProgress
+from collsync.commands.report import print_summary
 from collsync.config import load_config
-from collsync.pipeline.diff import diff
-from collsync.pipeline.run import MigrateOptions, migrate
+from collsync.pipeline.plan import MIGRATE, SYNC_FULL
+from collsync.pipeline.run import RunRequest, RunSummary, run
+from collsync.pipeline.scope import Scope
 from collsync.report.render import render
 from collsync.sandbox import (
     AKINON_EMAIL,
@@ -31,6 +32,9 @@ from collsync.sandbox import (
     write_sku_map,
 )
 from collsync.state import State
+
+if TYPE_CHECKING:
+    from collsync.config import Config
 
 CONFIG = """# Written by `collsync demo`: the sandbox it points at is gone once the demo ends.
 [source]
@@ -105,13 +109,11 @@ def demo(directory: Path, collections: int) -> None:
         )
 
         console.rule("2. Migrate")
-        summary = _migrate(config, MigrateOptions())
-        print_summary(summary)
+        print_summary(_migrate(config))
 
         console.rule("3. Run it again: nothing left to do")
         writes = _writes(commerce_app)
-        summary = _migrate(config, MigrateOptions())
-        print_summary(summary)
+        print_summary(_migrate(config))
         console.print(
             f"Write requests sent to Akinon by the second run: {_writes(commerce_app) - writes}"
         )
@@ -120,30 +122,33 @@ def demo(directory: Path, collections: int) -> None:
         changed = aio.run(_rename_one(store_url, seed.store.collections[0]))
         console.print(f"Renamed in the store: {seed.store.collections[0]['name']!r} -> {changed!r}")
         with StageProgress() as progress:
-            report, _plan = aio.run(diff(config, MigrateOptions(), progress=progress))
+            request = RunRequest("diff", Scope(SYNC_FULL), preview=True, resumable=False)
+            shown = aio.run(run(config, request, progress=progress)).preview
+        assert shown is not None
+        report = shown.report
         click.echo(render(report, "table", color=console.is_terminal, width=console.width))
 
         state = State.open(config.state.path)
         try:
-            row = state.db.conn.execute(
-                "SELECT source_slug, public_url FROM collection_map WHERE public_url IS NOT NULL"
-                " ORDER BY source_slug LIMIT 1"
-            ).fetchone()
+            sample = next((e for e in state.ids.entries() if e.public_url), None)
         finally:
             state.close()
     console.rule("Where things are")
     console.print(f"State file        {config.state.path}")
-    if row:
+    if sample is not None:
         console.print(
-            f"Sample public URL {commerce_url}{row[1]}   (store slug {row[0]})", soft_wrap=True
+            f"Sample public URL {commerce_url}{sample.public_url}   (store slug "
+            f"{sample.source_slug})",
+            soft_wrap=True,
         )
     console.print(f"Look inside       collsync status -c {config_path}", soft_wrap=True)
     shutil.rmtree(directory / "__pycache__", ignore_errors=True)
 
 
-def _migrate(config: Any, options: MigrateOptions) -> Any:
+def _migrate(config: Config) -> RunSummary:
+    request = RunRequest("migrate", Scope(MIGRATE, bookkeeping="reconciled"))
     with StageProgress() as progress:
-        return aio.run(migrate(config, options, progress=progress))
+        return aio.run(run(config, request, progress=progress)).summary
 
 
 def _writes(app: Any) -> int:

@@ -3,43 +3,36 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import click
 
 from collsync import aio
-from collsync.commands.migrate import Selection, filter_options, print_summary
-from collsync.commands.options import config_option, logging_options
+from collsync.commands.migrate import Selection, filter_options
+from collsync.commands.options import config_option, logging_options, report_options
 from collsync.commands.progress import StageProgress
+from collsync.commands.report import print_summary, show_report
 from collsync.config import load_config
 from collsync.errors import EXIT_CHANGES, EXIT_OK
-from collsync.pipeline.diff import apply, diff, read_plan
-
-
-def _formats() -> tuple[str, ...]:
-    from collsync.report.render import FORMATS
-
-    return tuple(FORMATS)
+from collsync.pipeline.plan import SYNC_FULL, SYNC_MIRROR
+from collsync.pipeline.run import RunRequest, run
+from collsync.pipeline.saved_plan import read_plan, scope_of
 
 
 @click.command("diff")
 @config_option
 @filter_options
 @click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(_formats()),
-    default="table",
-    show_default=True,
-    help="Report format.",
+    "--mirror",
+    is_flag=True,
+    help="The plan of `sync --full --mirror`: also every collection and item it would delete.",
 )
 @click.option(
-    "-o",
-    "--output",
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="Write the report to this file instead of the terminal.",
+    "--max-deletes",
+    metavar="N|N%",
+    help="With --mirror: the guard to judge the deletions by (default: [sync] max_deletes).",
 )
+@report_options
 @click.option("--exit-code", is_flag=True, help="Exit 4 when there are changes, 0 when none.")
 @click.option(
     "--save-plan",
@@ -50,34 +43,42 @@ def _formats() -> tuple[str, ...]:
 def diff_command(
     config_path: Path,
     selection: Selection,
+    mirror: bool,
+    max_deletes: str | None,
     fmt: str,
     output: Path | None,
     exit_code: bool,
     save_plan: Path | None,
 ) -> None:
-    """Show what a sync would change, writing nothing to either service.
+    """Show what `sync --full` (or `--mirror`) would change, writing nothing.
 
     \b
     Example:
       collsync diff -c config/store.toml
-      collsync diff -c config/store.toml --format html -o diff.html
+      collsync diff -c config/store.toml --mirror --format html -o diff.html
       collsync diff -c config/store.toml --save-plan plan.json && collsync apply -c ... plan.json
     Changes are labelled `source` (the store changed) or `drift` (Akinon was changed outside
-    collsync). With --exit-code: 4 when there are changes, 0 when none.
+    collsync). The command of the same mode, run next, makes exactly these changes. With
+    --exit-code: 4 when there are changes, 0 when none.
     """
-    from collsync.report.render import render
-
     config = load_config(config_path)
-    options = selection.options(config)
+    request = RunRequest(
+        "diff",
+        selection.scope(config, SYNC_MIRROR if mirror else SYNC_FULL),
+        preview=True,
+        resumable=False,
+        max_deletes=max_deletes,
+        save_plan=save_plan is not None,
+    )
     with StageProgress() as progress:
-        report, document = aio.run(diff(config, options, progress=progress))
-    if output is not None:
-        output.write_text(render(report, fmt), encoding="utf-8")
-        click.echo(f"report written to {output}", err=True)
-    else:
-        click.echo(render(report, fmt, color=sys.stdout.isatty()), nl=False)
+        result = aio.run(run(config, request, progress=progress))
+    assert result.preview is not None
+    report = result.preview.report
+    show_report(report, fmt, output)
     if save_plan is not None:
-        save_plan.write_text(json.dumps(document, ensure_ascii=False, indent=1), encoding="utf-8")
+        save_plan.write_text(
+            json.dumps(result.saved, ensure_ascii=False, indent=1), encoding="utf-8"
+        )
         click.echo(
             f"plan saved to {save_plan}: apply it with "
             f"`collsync apply -c {config_path} {save_plan}`",
@@ -90,8 +91,9 @@ def diff_command(
 @click.command("apply")
 @config_option
 @click.argument("plan_path", metavar="PLAN", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--no-verify", is_flag=True, help="Do not read back what the run changed.")
 @logging_options
-def apply_command(config_path: Path, plan_path: Path) -> None:
+def apply_command(config_path: Path, plan_path: Path, no_verify: bool) -> None:
     """Apply a plan saved by `collsync diff --save-plan`, exactly; refuse if it is stale.
 
     \b
@@ -101,8 +103,14 @@ def apply_command(config_path: Path, plan_path: Path) -> None:
     since it was made; the message names what changed. Journaled and resumable like migrate.
     """
     config = load_config(config_path)
-    document = read_plan(plan_path)
+    saved = read_plan(plan_path)
+    request = RunRequest(
+        f"apply {saved['created_at']}",
+        scope_of(saved, config),
+        saved=saved,
+        verify=not no_verify,
+    )
     with StageProgress() as progress:
-        summary = aio.run(apply(config, document, progress=progress))
-    print_summary(summary)
-    click.get_current_context().exit(summary.exit_code)
+        result = aio.run(run(config, request, progress=progress))
+    print_summary(result.summary)
+    click.get_current_context().exit(result.summary.exit_code)

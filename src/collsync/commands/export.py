@@ -20,11 +20,7 @@ COLUMNS = ("source_id", "source_slug", "akinon_pk", "akinon_slug", "public_url")
 
 
 def map_rows(state: State) -> list[dict[str, Any]]:
-    rows = state.db.conn.execute(
-        "SELECT source_id, source_slug, akinon_pk, akinon_slug, public_url FROM collection_map"
-        " ORDER BY source_slug, source_id"
-    ).fetchall()
-    return [dict(zip(COLUMNS, row, strict=True)) for row in rows]
+    return [{column: getattr(entry, column) for column in COLUMNS} for entry in state.ids.entries()]
 
 
 def _nginx_string(text: str) -> str:

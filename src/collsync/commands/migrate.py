@@ -8,15 +8,16 @@ from typing import TYPE_CHECKING, Any
 
 import click
 from pydantic import ValidationError
-from rich.console import Console
-from rich.table import Table
 
 from collsync import aio
-from collsync.commands.options import config_option, logging_options
+from collsync.commands.options import config_option, logging_options, report_options
 from collsync.commands.progress import StageProgress
+from collsync.commands.report import print_summary, show_report
 from collsync.config import load_config
 from collsync.errors import ConfigError
-from collsync.pipeline.run import MigrateOptions, RunSummary, merge_filters, migrate
+from collsync.pipeline.plan import MIGRATE
+from collsync.pipeline.run import RunRequest, run
+from collsync.pipeline.scope import selected
 from collsync.source import CollectionFilters
 
 if TYPE_CHECKING:
@@ -24,23 +25,8 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from collsync.config import Config
-
-SUMMARY_ROWS = [
-    ("staged", "Source collections read"),
-    ("rejected", "Rejected source records"),
-    ("created", "Collections created"),
-    ("recreated", "  of them re-created (deleted on Akinon)"),
-    ("adopted", "Adopted after a lost answer"),
-    ("updated", "Collections updated"),
-    ("items_added", "Items added"),
-    ("items_removed", "Items removed"),
-    ("deleted", "Collections deleted (mirror)"),
-    ("retried", "Failed records tried again"),
-    ("unchanged", "Unchanged"),
-    ("failed", "Failed"),
-    ("unresolved_items", "Items without an Akinon product"),
-    ("fields_dropped", "Source fields Akinon cannot hold"),
-]
+    from collsync.pipeline.plan import Mode
+    from collsync.pipeline.scope import Scope
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,10 +36,8 @@ class Selection:
     filters: CollectionFilters
     limit: int | None
 
-    def options(self, config: Config, **extra: Any) -> MigrateOptions:
-        return MigrateOptions(
-            filters=merge_filters(config, self.filters), limit=self.limit, **extra
-        )
+    def scope(self, config: Config, mode: Mode) -> Scope:
+        return selected(config, mode, self.filters, self.limit)
 
 
 def filter_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -117,54 +101,56 @@ def cli_filters(
         raise ConfigError(f"{option or first['loc'][0]}: {first['msg']}") from None
 
 
-def print_summary(summary: RunSummary, *, dry_run: bool = False) -> None:
-    console = Console()
-    title = "Planned changes (dry run)" if dry_run else "Migration summary"
-    table = Table(title=title, show_header=False, title_justify="left")
-    table.add_column("what")
-    table.add_column("count", justify="right")
-    if dry_run:
-        for key, value in sorted(summary.planned.items()):
-            action, origin = key.split(":")
-            table.add_row(f"{action.replace('_', ' ')} ({origin})", str(value))
-        if not summary.planned:
-            table.add_row("nothing to change", "0")
-    for key, label in SUMMARY_ROWS:
-        if dry_run and key not in ("staged", "rejected", "unresolved_items", "fields_dropped"):
-            continue
-        value = summary.counts.get(key, 0)
-        if value or key in ("staged", "created", "failed"):
-            table.add_row(label, str(value))
-    console.print(table)
-    if summary.open_failures:
-        console.print(
-            f"[yellow]{summary.open_failures} record(s) failed; see `collsync failures`[/yellow]"
-        )
-
-
 @click.command("migrate")
 @config_option
 @filter_options
-@click.option("--dry-run", is_flag=True, help="Plan only: read both sides, change nothing.")
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Show the plan as `collsync diff` does, and write nothing.",
+)
+@report_options
 @click.option(
     "--restart",
     is_flag=True,
     help="Start over instead of resuming an unfinished run (the id map is kept).",
 )
+@click.option("--no-verify", is_flag=True, help="Do not read back what the run changed.")
 @logging_options
-def migrate_command(config_path: Path, selection: Selection, dry_run: bool, restart: bool) -> None:
+def migrate_command(
+    config_path: Path,
+    selection: Selection,
+    dry_run: bool,
+    fmt: str,
+    output: Path | None,
+    restart: bool,
+    no_verify: bool,
+) -> None:
     """Migrate collections to Akinon; resumes an unfinished run, never creates twice.
 
     \b
     Example:
+      collsync migrate -c config/store.toml --dry-run
       collsync migrate -c config/store.toml
-      collsync migrate -c config/store.toml --slug summer-sale --dry-run
+      collsync migrate -c config/store.toml --slug summer-sale
+    Creates what was never migrated, re-creates what was deleted on Akinon, updates names and
+    statuses, adds items and removes the items it added that the store no longer lists.
     Exit codes: 0 done, 3 some records failed (see `collsync failures`), 1 fatal (state saved,
     safe to re-run), 2 config error, 75 another run holds the state.
     """
     config = load_config(config_path)
-    options = selection.options(config, dry_run=dry_run, restart=restart)
+    request = RunRequest(
+        "migrate --dry-run" if dry_run else "migrate",
+        selection.scope(config, MIGRATE),
+        preview=dry_run,
+        restart=restart,
+        resumable=not dry_run,
+        verify=not no_verify,
+    )
     with StageProgress() as progress:
-        summary = aio.run(migrate(config, options, progress=progress))
-    print_summary(summary, dry_run=dry_run)
-    click.get_current_context().exit(summary.exit_code)
+        result = aio.run(run(config, request, progress=progress))
+    if result.preview is not None:
+        show_report(result.preview.report, fmt, output)
+    else:
+        print_summary(result.summary)
+    click.get_current_context().exit(result.summary.exit_code)

@@ -54,3 +54,27 @@ def config_option(command: Callable[..., Any]) -> Callable[..., Any]:
         type=click.Path(path_type=Path, dir_okay=False),
         help="The TOML config file (see config/store.example.toml).",
     )(command)
+
+
+def _formats() -> tuple[str, ...]:
+    from collsync.report.render import FORMATS
+
+    return tuple(FORMATS)
+
+
+def report_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """``--format`` and ``-o/--output``: how a plan is shown (``diff`` and every ``--dry-run``)."""
+    command = click.option(
+        "-o",
+        "--output",
+        type=click.Path(path_type=Path, dir_okay=False),
+        help="Write the report to this file instead of the terminal.",
+    )(command)
+    return click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(_formats()),
+        default="table",
+        show_default=True,
+        help="Report format of the plan.",
+    )(command)

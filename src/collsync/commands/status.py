@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -36,12 +37,28 @@ def _open(config_path: Path) -> State:
 
 
 def status_data(state: State) -> dict[str, Any]:
+    counts = state.ids.counts()
     return {
         "state": str(state.path),
-        "runs": state.runs(10),
-        "map": state.map_counts(),
-        "open_failures": len(state.failures()),
-        "open_intents": len(state.open_intents()),
+        "runs": [
+            {
+                "id": r.id,
+                "command": r.command,
+                "status": r.status,
+                "started_at": r.started_at,
+                "finished_at": r.finished_at,
+                "summary": r.summary,
+            }
+            for r in state.runs.recent(10)
+        ],
+        "map": {
+            "collections": counts.collections,
+            "items": counts.items,
+            "products": counts.products,
+            "staged": state.staging.count_all(),
+        },
+        "open_failures": state.failures.count_open(),
+        "open_intents": state.journal.count_open(),
     }
 
 
@@ -76,8 +93,8 @@ def status(config_path: Path, fmt: str) -> None:
             run["status"],
             run["started_at"],
             run["finished_at"] or "-",
-            str(counts.get("created", 0)),
-            str(run["summary"].get("open_failures", 0)),
+            str(counts.get("create", 0)),
+            str(run["summary"].get("failed", 0)),
         )
     console.print(runs)
     mapped = data["map"]
@@ -124,9 +141,9 @@ def failures(config_path: Path, fmt: str, include_resolved: bool, retry: bool) -
     try:
         if retry:
             click.echo(
-                f"{state.unpark_failures()} failure(s) will be tried on the next run", err=True
+                f"{state.failures.unpark()} failure(s) will be tried on the next run", err=True
             )
-        rows = state.failures(include_resolved=include_resolved)
+        rows = [asdict(f) for f in state.failures.listed(include_resolved=include_resolved)]
     finally:
         state.close()
     if fmt == "json":

@@ -12,6 +12,7 @@ import json
 import os
 import tempfile
 import time
+from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,13 +20,14 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from collsync import aio
-from collsync.commands.migrate import print_summary
-from collsync.commands.options import config_option, logging_options
+from collsync.commands.options import config_option, logging_options, report_options
 from collsync.commands.progress import StageProgress
+from collsync.commands.report import print_summary, show_report
 from collsync.config import load_config
-from collsync.errors import EXIT_FATAL, CollsyncError, LockHeldError
+from collsync.errors import EXIT_FATAL, CollsyncError, InterruptedRunError, LockHeldError
 from collsync.logging import redact
-from collsync.pipeline.sync import SyncOptions, sync
+from collsync.pipeline.run import RunRequest, RunResult, run
+from collsync.pipeline.scope import SyncChoice, sync_scope
 from collsync.state import State
 
 if TYPE_CHECKING:
@@ -59,14 +61,15 @@ def summary_document(
         "command": "sync",
         "status": status,
         "exit_code": exit_code,
-        "mode": summary.mode if summary and summary.mode else None,
+        "mode": summary.label if summary and summary.label else None,
         "run_id": summary.run_id if summary else None,
         "started_at": _iso(started),
         "finished_at": _iso(finished),
         "duration_seconds": round(finished - started, 3),
         "counts": dict(sorted(summary.counts.items())) if summary else {},
         "planned": dict(sorted(summary.planned.items())) if summary else {},
-        "open_failures": summary.open_failures if summary else None,
+        "verified": asdict(summary.verification) if summary and summary.verification else None,
+        "open_failures": summary.failed if summary else None,
         "error": error,
     }
 
@@ -124,9 +127,10 @@ def metrics_text(document: dict[str, Any], last_success: float | None) -> str:
     )
     counts = document["counts"]
     actions = (
-        "created",
-        "updated",
-        "deleted",
+        "create",
+        "recreate",
+        "update",
+        "delete",
         "items_added",
         "items_removed",
         "unchanged",
@@ -155,9 +159,8 @@ def _last_success(config: Config, document: dict[str, Any]) -> float | None:
     state = State.open(config.state.path)
     try:
         if document["status"] in ("ok", "failures"):
-            with state.transaction() as conn:
-                state.set_checkpoint(LAST_SUCCESS, {"at": time.time()}, document["run_id"], conn)
-        saved = state.checkpoint(LAST_SUCCESS)
+            state.checkpoints.set(LAST_SUCCESS, {"at": time.time()}, document["run_id"])
+        saved = state.checkpoints.get(LAST_SUCCESS)
         return float(saved["at"]) if saved else None
     finally:
         state.close()
@@ -177,7 +180,11 @@ def _last_success(config: Config, document: dict[str, Any]) -> float | None:
     help="Most collections --mirror may delete (default: [sync] max_deletes, 10).",
 )
 @click.option("--retry", is_flag=True, help="Retry parked failures too.")
-@click.option("--dry-run", is_flag=True, help="Plan only: change nothing.")
+@click.option(
+    "--dry-run", is_flag=True, help="Show the plan as `collsync diff` does, and write nothing."
+)
+@report_options
+@click.option("--no-verify", is_flag=True, help="Do not read back what the run changed.")
 @click.option(
     "--summary-json",
     is_flag=True,
@@ -191,6 +198,9 @@ def sync_command(
     max_deletes: str | None,
     retry: bool,
     dry_run: bool,
+    fmt: str,
+    output: Path | None,
+    no_verify: bool,
     summary_json: bool,
 ) -> None:
     """Bring Akinon up to date with the store; the job to run from cron.
@@ -199,26 +209,33 @@ def sync_command(
     Example (crontab, every 15 minutes):
       */15 * * * * collsync sync -c /etc/collsync/store.toml --json-logs --summary-json
     New collections since the last run each time; a full reconcile (renames, status rules,
-    item changes) with --full or when [sync] reconcile_every has passed. Exit codes: 0 done,
-    3 some records failed, 1 fatal or interrupted (safe to re-run), 75 another run is active.
+    items added and removed) with --full or when [sync] reconcile_every has passed; --mirror
+    also deletes what the store no longer has. `collsync diff [--mirror]` shows the plan of a
+    full sync. Exit codes: 0 done, 3 some records failed, 1 fatal or interrupted (safe to
+    re-run), 75 another run is active.
     """
     config = load_config(config_path)
-    options = SyncOptions(
-        full=full, mirror=mirror, max_deletes=max_deletes, retry=retry, dry_run=dry_run
+    choice = SyncChoice(full=full, mirror=mirror, retry=retry)
+    request = RunRequest(
+        "sync --dry-run" if dry_run else "sync",
+        lambda state: sync_scope(state, config, choice),
+        preview=dry_run,
+        resumable=not dry_run,
+        verify=not no_verify,
+        max_deletes=max_deletes,
     )
     started = time.time()
-    summary: RunSummary | None = None
+    result: RunResult | None = None
     error: CollsyncError | None = None
     try:
         with StageProgress(enabled=False if summary_json else None) as progress:
-            summary = aio.run(sync(config, options, progress=progress))
+            result = aio.run(run(config, request, progress=progress))
     except LockHeldError:
         raise  # the run holding the lock writes the summary and the metrics
     except CollsyncError as exc:
         error = exc
+    summary = result.summary if result else None
     exit_code = summary.exit_code if summary else (error.exit_code if error else EXIT_FATAL)
-    from collsync.errors import InterruptedRunError
-
     document = summary_document(
         started,
         summary,
@@ -234,8 +251,10 @@ def sync_command(
             _write_atomically(config.sync.metrics_file, metrics_text(document, last_success))
     if summary_json:
         click.echo(json.dumps(document, ensure_ascii=False))
+    elif result is not None and result.preview is not None:
+        show_report(result.preview.report, fmt, output)
     elif summary is not None:
-        print_summary(summary, dry_run=dry_run)
+        print_summary(summary)
     if error is not None:
         raise error
     click.get_current_context().exit(exit_code)

@@ -16,11 +16,14 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from collsync.errors import ConfigError, InterruptedRunError
 from collsync.logging import get_logger
+from collsync.pipeline.models import Failure
+from collsync.state import Membership, StagedRecord
 
 if TYPE_CHECKING:
     import asyncio
     from pathlib import Path
 
+    from collsync.pipeline.failure_log import FailureLog
     from collsync.source import CollectionFilters, CollectionRecord, Rejected, StoreClient
     from collsync.state import State
 
@@ -63,20 +66,17 @@ def filters_signature(filters: CollectionFilters, limit: int | None) -> str:
     return _raw_hash({"filters": filters.to_wire(), "limit": limit})
 
 
-def _staged_row(
-    record: CollectionRecord, raw: dict[str, Any], generation: int, pos: int
-) -> dict[str, Any]:
-    return {
-        "source_id": str(record.id),
-        "slug": record.slug,
-        "name": record.name,
-        "createdon": record.createdon.isoformat(sep=" "),
-        "raw": json.dumps(raw, ensure_ascii=False, sort_keys=True),
-        "content_hash": _raw_hash(raw),
-        "valid": 1,
-        "generation": generation,
-        "position": pos,
-    }
+def _staged(record: CollectionRecord, raw: dict[str, Any], position: int) -> StagedRecord:
+    return StagedRecord(
+        source_id=str(record.id),
+        raw=raw,
+        content_hash=_raw_hash(raw),
+        valid=True,
+        position=position,
+        slug=record.slug,
+        name=record.name,
+        createdon=record.createdon.isoformat(sep=" "),
+    )
 
 
 def _rejected_id(rejected: Rejected, page: int, index: int) -> str:
@@ -86,6 +86,7 @@ def _rejected_id(rejected: Rejected, page: int, index: int) -> str:
 async def extract_collections(
     store: StoreClient,
     state: State,
+    failures: FailureLog,
     run_id: int,
     filters: CollectionFilters,
     *,
@@ -103,7 +104,7 @@ async def extract_collections(
     """
     progress = progress or NoProgress()
     signature = filters_signature(filters, limit)
-    saved = state.checkpoint(COLLECTIONS) if resume else None
+    saved = state.checkpoints.get(COLLECTIONS) if resume else None
     additive = False
     if saved and saved.get("signature") == signature:
         generation, start, expected = saved["generation"], saved["next_page"], saved["expected"]
@@ -111,11 +112,11 @@ async def extract_collections(
             log.info("collsync.extract.reused", generation=generation, staged=expected)
             progress.start("extract", expected)
             progress.advance("extract", expected)
-            return ExtractResult(generation, expected, state.staged_count(generation), 0, True)
+            return ExtractResult(generation, expected, state.staging.count(generation), 0, True)
     else:
         start = 1
         additive = generation is not None  # the generation holds other records: no count check
-        generation = generation if generation is not None else state.next_generation()
+        generation = generation if generation is not None else state.staging.next_generation()
         expected = await store.count_collections(filters)
     wanted = expected if limit is None else min(expected, limit)
     progress.start("extract", wanted)
@@ -124,6 +125,7 @@ async def extract_collections(
         rejected += await _scan(
             store,
             state,
+            failures,
             run_id,
             filters,
             generation,
@@ -135,7 +137,7 @@ async def extract_collections(
             progress,
             stop,
         )
-        staged = state.staged_count(generation)
+        staged = state.staging.count(generation)
         if limit is not None or additive or staged == expected:
             break
         if attempt == 1:  # the store changed under the scan: once more, from the start
@@ -143,32 +145,31 @@ async def extract_collections(
                 "collsync.extract.count_mismatch", expected=expected, staged=staged, action="rescan"
             )
             expected, start = await store.count_collections(filters), 1
-    staged = state.staged_count(generation)
+    staged = state.staging.count(generation)
     mismatch = limit is None and not additive and staged != expected
     if mismatch:
-        state.record_failure(
-            "collections",
-            "extract.count",
-            "count_mismatch",
-            f"the store counts {expected} collections but {staged} were read; "
-            "the store changed during the scan, run again",
-            run_id=run_id,
+        failures.record(
+            Failure(
+                "collections",
+                "extract.count",
+                "count_mismatch",
+                f"the store counts {expected} collections but {staged} were read; "
+                "the store changed during the scan, run again",
+            )
         )
     else:
-        state.resolve_failures("collections", ["extract.count"])
-    with state.transaction() as conn:
-        state.set_checkpoint(
-            COLLECTIONS,
-            {
-                "signature": signature,
-                "generation": generation,
-                "next_page": 1,
-                "expected": staged,
-                "done": True,
-            },
-            run_id,
-            conn,
-        )
+        failures.resolve("collections", ["extract.count"])
+    state.checkpoints.set(
+        COLLECTIONS,
+        {
+            "signature": signature,
+            "generation": generation,
+            "next_page": 1,
+            "expected": staged,
+            "done": True,
+        },
+        run_id,
+    )
     log.info(
         "collsync.extract.done",
         generation=generation,
@@ -182,6 +183,7 @@ async def extract_collections(
 async def _scan(
     store: StoreClient,
     state: State,
+    failures: FailureLog,
     run_id: int,
     filters: CollectionFilters,
     generation: int,
@@ -200,36 +202,33 @@ async def _scan(
         for index, (record, raw) in enumerate(zip(page.records, page.raw, strict=True)):
             if limit is not None and taken >= limit:
                 break
-            rows.append(_staged_row(record, raw, generation, (page.number - 1) * page_size + index))
+            rows.append(_staged(record, raw, (page.number - 1) * page_size + index))
             taken += 1
         for index, bad in enumerate(page.rejected):
             rejected_total += 1
             record_id = _rejected_id(bad, page.number, index)
-            state.record_failure(
-                record_id,
-                "extract",
-                "invalid_record",
-                f"store record {record_id}: {bad.reason}",
-                raw=bad.raw,
-                run_id=run_id,
+            failures.record(
+                Failure(
+                    record_id,
+                    "extract",
+                    "invalid_record",
+                    f"store record {record_id}: {bad.reason}",
+                    raw=bad.raw,
+                )
             )
             if bad.record_id:  # keep it staged (invalid) so the count check adds up
                 rows.append(
-                    {
-                        "source_id": bad.record_id,
-                        "slug": None,
-                        "name": None,
-                        "createdon": None,
-                        "raw": json.dumps(bad.raw, default=str),
-                        "content_hash": _raw_hash(bad.raw),
-                        "valid": 0,
-                        "generation": generation,
-                        "position": (page.number - 1) * page_size + 1_000_000 + index,
-                    }
+                    StagedRecord(
+                        source_id=bad.record_id,
+                        raw=bad.raw,
+                        content_hash=_raw_hash(bad.raw),
+                        valid=False,
+                        position=(page.number - 1) * page_size + 1_000_000 + index,
+                    )
                 )
-        with state.transaction() as conn:
-            state.stage_collections(rows, conn)
-            state.set_checkpoint(
+        with state.transaction():
+            state.staging.stage_collections(rows, generation)
+            state.checkpoints.set(
                 COLLECTIONS,
                 {
                     "signature": signature,
@@ -239,9 +238,8 @@ async def _scan(
                     "done": False,
                 },
                 run_id,
-                conn,
             )
-        progress.advance("extract", len([r for r in rows if r["valid"]]))
+        progress.advance("extract", sum(r.valid for r in rows))
         if limit is not None and taken >= limit:
             break
         if stop is not None and stop.is_set():
@@ -252,6 +250,7 @@ async def _scan(
 async def extract_items_from_store(
     store: StoreClient,
     state: State,
+    failures: FailureLog,
     run_id: int,
     generation: int,
     *,
@@ -262,7 +261,7 @@ async def extract_items_from_store(
 ) -> int:
     """One scan of the products API, inverted into collection -> products rows."""
     progress = progress or NoProgress()
-    saved = state.checkpoint(PRODUCTS) if resume else None
+    saved = state.checkpoints.get(PRODUCTS) if resume else None
     start = 1
     if saved and saved.get("generation") == generation:
         if saved.get("done"):
@@ -272,31 +271,25 @@ async def extract_items_from_store(
     rows_total = int(saved.get("rows", 0)) if saved and start > 1 else 0
     async for page in store.iter_products(page_size=page_size, start_page=start):
         rows = [
-            {
-                "collection_id": str(cid),
-                "sku": p.sku,
-                "product_source_id": p.id,
-                "name": p.name,
-                "note": "",
-                "generation": generation,
-            }
+            Membership(str(cid), p.sku, p.id, p.name or "")
             for p in page.records
             for cid in p.collection_ids
         ]
         for bad in page.rejected:
             record_id = bad.record_id or f"products page {page.number}"
-            state.record_failure(
-                record_id,
-                "extract.products",
-                "invalid_product",
-                f"store product {record_id}: {bad.reason}",
-                raw=bad.raw,
-                run_id=run_id,
+            failures.record(
+                Failure(
+                    record_id,
+                    "extract.products",
+                    "invalid_product",
+                    f"store product {record_id}: {bad.reason}",
+                    raw=bad.raw,
+                )
             )
         rows_total += len(rows)
-        with state.transaction() as conn:
-            state.stage_items(rows, conn)
-            state.set_checkpoint(
+        with state.transaction():
+            state.staging.stage_items(rows, generation)
+            state.checkpoints.set(
                 PRODUCTS,
                 {
                     "generation": generation,
@@ -305,35 +298,27 @@ async def extract_items_from_store(
                     "done": False,
                 },
                 run_id,
-                conn,
             )
         progress.advance("products", page.size)
         if stop is not None and stop.is_set():
             raise InterruptedRunError()
-    with state.transaction() as conn:
-        state.set_checkpoint(
-            PRODUCTS,
-            {"generation": generation, "next_page": 1, "rows": rows_total, "done": True},
-            run_id,
-            conn,
-        )
+    state.checkpoints.set(
+        PRODUCTS,
+        {"generation": generation, "next_page": 1, "rows": rows_total, "done": True},
+        run_id,
+    )
     return rows_total
 
 
-def extract_items_from_file(state: State, run_id: int, generation: int, path: Path) -> int:
+def extract_items_from_file(state: State, failures: FailureLog, generation: int, path: Path) -> int:
     """Membership from a CSV with columns collection (id or slug), sku, note."""
     try:
         handle = path.open(newline="", encoding="utf-8-sig")
     except OSError as exc:
         raise ConfigError(f"items.path: cannot read {path}: {exc.strerror or exc}") from None
-    by_slug = dict(
-        state.db.conn.execute(
-            "SELECT slug, source_id FROM staged_collections WHERE generation = ? AND valid = 1",
-            (generation,),
-        ).fetchall()
-    )
+    by_slug = state.staging.ids_by_slug(generation)
     ids = set(by_slug.values())
-    rows: list[dict[str, Any]] = []
+    rows: list[Membership] = []
     with handle:
         reader = csv.DictReader(handle)
         missing = {"collection", "sku"} - set(reader.fieldnames or ())
@@ -346,33 +331,24 @@ def extract_items_from_file(state: State, run_id: int, generation: int, path: Pa
             key, sku = (row.get("collection") or "").strip(), (row.get("sku") or "").strip()
             collection_id = key if key in ids else by_slug.get(key)
             if not key or not sku:
-                state.record_failure(
-                    f"{path.name}:{line}",
-                    "extract.items",
-                    "invalid_item",
-                    f"{path.name} line {line}: collection and sku are required",
-                    raw=row,
-                    run_id=run_id,
+                failures.record(
+                    Failure(
+                        f"{path.name}:{line}",
+                        "extract.items",
+                        "invalid_item",
+                        f"{path.name} line {line}: collection and sku are required",
+                        raw=row,
+                    )
                 )
                 continue
             if collection_id is None:
                 continue  # a collection outside this run's selection
-            rows.append(
-                {
-                    "collection_id": collection_id,
-                    "sku": sku,
-                    "product_source_id": None,
-                    "name": "",
-                    "note": (row.get("note") or "").strip(),
-                    "generation": generation,
-                }
-            )
-    with state.transaction() as conn:
-        state.stage_items(rows, conn)
+            rows.append(Membership(collection_id, sku, note=(row.get("note") or "").strip()))
+    state.staging.stage_items(rows, generation)
     return len(rows)
 
 
-def load_sku_map(state: State, path: Path, run_id: int) -> int:
+def load_sku_map(state: State, failures: FailureLog, path: Path) -> int:
     """Read ``sku,product_pk`` into the product map; a bad line is a recorded failure."""
     try:
         handle = path.open(newline="", encoding="utf-8-sig")
@@ -390,15 +366,16 @@ def load_sku_map(state: State, path: Path, run_id: int) -> int:
         for line, row in enumerate(reader, start=2):
             sku, pk = (row.get("sku") or "").strip(), (row.get("product_pk") or "").strip()
             if not sku or not pk.isdigit():
-                state.record_failure(
-                    f"{path.name}:{line}",
-                    "products",
-                    "invalid_sku_map_line",
-                    f"{path.name} line {line}: expected a sku and a numeric "
-                    f"product_pk, got {sku!r}, {pk!r}",
-                    raw=row,
-                    run_id=run_id,
+                failures.record(
+                    Failure(
+                        f"{path.name}:{line}",
+                        "products",
+                        "invalid_sku_map_line",
+                        f"{path.name} line {line}: expected a sku and a numeric "
+                        f"product_pk, got {sku!r}, {pk!r}",
+                        raw=row,
+                    )
                 )
                 continue
             pairs[sku] = int(pk)
-    return state.replace_product_map(pairs.items())
+    return state.ids.replace_products(pairs.items())

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
-from typing import Literal
+from typing import Any, Literal
 
 Status = Literal["public", "private"]
 
@@ -70,16 +70,24 @@ class ActualCollection:
 
 @dataclass(frozen=True, slots=True)
 class Mapping:
-    """What collsync recorded for a source collection: its Akinon pk, and its items."""
+    """What collsync recorded for a source collection: its Akinon collection, and its items."""
 
+    source_id: str
     akinon_pk: int
-    synced_hash: str | None
-    items: dict[int, tuple[int, str]] = field(default_factory=dict)
-    """product pk -> (Akinon item pk, note) for the items collsync added."""
+    synced_hash: str | None = None
+    """The source content Akinon last matched (None: its load never finished)."""
+    items: frozenset[int] = frozenset()
+    """Product pks of the items collsync added."""
+    source_slug: str | None = None
+    created_run: int | None = None
+    """The run that created the Akinon collection; None when collsync did not create it."""
 
 
 class Action(StrEnum):
     CREATE = "create"
+    """A collection never migrated."""
+    RECREATE = "recreate"
+    """A mapped collection deleted on Akinon since: created again."""
     UPDATE = "update"
     ADD_ITEM = "add_item"
     REMOVE_ITEM = "remove_item"
@@ -91,6 +99,8 @@ class Origin(StrEnum):
     """The store changed (or the collection was never migrated)."""
     DRIFT = "drift"
     """Akinon was changed outside collsync."""
+    ROLLBACK = "rollback"
+    """Undoing what collsync created (``collsync rollback``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +117,12 @@ class Operation:
     sku: str | None = None
     note: str = ""
     item_pk: int | None = None
+    source_slug: str | None = None
+    """A delete: the store slug the collection was migrated from."""
+    akinon_slug: str | None = None
+    """A delete: the Akinon slug of the collection."""
+    item_count: int | None = None
+    """A delete: how many items the collection holds."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,3 +135,26 @@ class CollectionPlan:
     @property
     def unchanged(self) -> bool:
         return not self.operations
+
+    @property
+    def change(self) -> Action | None:
+        """What happens to the collection as a whole: create, recreate, update, or nothing."""
+        if not self.operations:
+            return None
+        first = self.operations[0].action
+        return first if first in (Action.CREATE, Action.RECREATE) else Action.UPDATE
+
+    def count(self, action: Action) -> int:
+        return sum(op.action is action for op in self.operations)
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """A record (or an entry of one) that did not make it, and why."""
+
+    record_id: str
+    stage: str
+    """``extract``, ``extract.products``, ``transform``, ``load``, ``verify``..."""
+    kind: str
+    reason: str
+    raw: Any = None

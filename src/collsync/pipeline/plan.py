@@ -1,28 +1,182 @@
-"""Pure plan: desired state vs what collsync mapped and what Akinon holds -> operations.
+"""The one planner: desired state vs what collsync mapped and what Akinon holds -> a plan.
 
-For one collection at a time, so a store of any size streams through it:
+Every command that writes is a :class:`Mode` of it; ``diff`` and ``--dry-run`` render the plan of
+a mode, the command of that mode executes exactly that plan. Per collection:
 
 - never mapped -> create, then add every item;
-- mapped but gone from Akinon -> create again (drift: someone deleted it);
+- mapped but gone from Akinon -> recreate (drift: someone deleted it);
 - name or status differ -> update;
 - items: add what is missing; a changed note is remove + add (Akinon has no item update);
-  remove items collsync added that the source no longer lists, and with ``mirror`` also items
-  someone else added.
+  remove what the store no longer lists: the items collsync added (every mode), and with
+  ``--mirror`` also items someone else added.
 
-Every change is labelled: ``source`` when the store changed since collsync last synced the
-collection (or never did), ``drift`` when the store did not and Akinon differs all the same.
+Deletions: ``--mirror`` deletes the mapped collections gone from the store, ``rollback`` those
+collsync created; never a collection collsync did not map. A mapped collection already gone
+from Akinon is only forgotten. Every change is labelled: ``source`` when the store changed since
+collsync last synced the collection (or never did), ``drift`` when it did not and Akinon
+differs all the same, ``rollback`` when collsync undoes its own work.
+
+Pure: no I/O. What the planner reads comes through :class:`PlanInputs`.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from collsync.pipeline.models import Action, CollectionPlan, Operation, Origin
 
-Removals = Literal["none", "ours", "all"]
-
 if TYPE_CHECKING:
+    from collections import Counter
+    from collections.abc import Iterable
+
     from collsync.pipeline.models import ActualCollection, DesiredCollection, Mapping
+
+Removals = Literal["ours", "all"]
+"""Items the store no longer lists that are removed: those collsync added, or ``all``."""
+Deletes = Literal["none", "gone", "created"]
+"""Collections deleted: none, the mapped ones gone from the store, or those collsync created."""
+
+
+@dataclass(frozen=True, slots=True)
+class Mode:
+    """What a command does, as the planner sees it."""
+
+    name: str
+    """As the user typed it: ``migrate``, ``sync --full --mirror``, ``rollback --run 3``..."""
+    removals: Removals = "ours"
+    deletes: Deletes = "none"
+    collections: bool = True
+    """Plan the store's collections (``rollback`` plans deletions only)."""
+    run: int | None = None
+    """``rollback --run N``: only what run N created."""
+
+    @property
+    def mirror(self) -> bool:
+        return self.deletes == "gone"
+
+
+MIGRATE = Mode("migrate")
+SYNC = Mode("sync")
+SYNC_FULL = Mode("sync --full")
+SYNC_MIRROR = Mode("sync --full --mirror", removals="all", deletes="gone")
+
+
+def rollback(run: int | None = None) -> Mode:
+    name = "rollback" if run is None else f"rollback --run {run}"
+    return Mode(name, deletes="created", collections=False, run=run)
+
+
+def mode_named(name: str) -> Mode:
+    """The mode a saved plan names."""
+    for mode in (MIGRATE, SYNC, SYNC_FULL, SYNC_MIRROR):
+        if mode.name == name:
+            return mode
+    if name == "rollback":
+        return rollback()
+    if name.startswith("rollback --run ") and name.rsplit(" ", 1)[1].isdigit():
+        return rollback(int(name.rsplit(" ", 1)[1]))
+    raise ValueError(f"unknown mode {name!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteGuard:
+    """``--max-deletes``, judged on the plan before the first write."""
+
+    setting: str
+    """As configured: a count (``10``) or a percentage of the mapped collections (``5%``)."""
+    allowed: int
+    mapped: int
+    store_empty: bool = False
+    """The store answered with no collections while some are mapped: a store fault."""
+
+    def describe(self, deletions: int) -> str:
+        """``3 deletions; the guard allows 2 (--max-deletes 10 of 40 mapped)``."""
+        noun = "deletion" if deletions == 1 else "deletions"
+        return (
+            f"{deletions} {noun}; the guard allows {self.allowed} "
+            f"(--max-deletes {self.setting} of {self.mapped} mapped)"
+        )
+
+    def refusal(self, deletions: int) -> str | None:
+        """Why the plan may not run, or None."""
+        if self.store_empty and self.mapped:
+            return (
+                f"the store answered with no collections while {self.mapped} are mapped; "
+                "treated as a store fault"
+            )
+        if deletions > self.allowed:
+            return self.describe(deletions)
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """A mode's operations: the deletions, known before the first write, and the store's
+    collections, streamed one at a time (a store of any size plans in flat memory)."""
+
+    mode: Mode
+    deletions: tuple[Operation, ...]
+    forgotten: tuple[Mapping, ...]
+    """To delete, but already gone from Akinon: the id map forgets them; no request."""
+    collections: Iterable[CollectionPlan]
+    guard: DeleteGuard | None = None
+
+    @property
+    def refusal(self) -> str | None:
+        return None if self.guard is None else self.guard.refusal(len(self.deletions))
+
+
+class PlanInputs(Protocol):
+    """What the planner reads: the desired collections with their mapping and Akinon copy, and
+    the mapped collections a mode may delete."""
+
+    def collections(
+        self,
+    ) -> Iterable[tuple[DesiredCollection, Mapping | None, ActualCollection | None]]: ...
+
+    def deletion_candidates(
+        self, mode: Mode
+    ) -> Iterable[tuple[Mapping, ActualCollection | None]]: ...
+
+
+def plan(mode: Mode, inputs: PlanInputs, guard: DeleteGuard | None = None) -> Plan:
+    """The plan of ``mode``."""
+    origin = Origin.ROLLBACK if mode.deletes == "created" else Origin.SOURCE
+    deletions: list[Operation] = []
+    forgotten: list[Mapping] = []
+    if mode.deletes != "none":
+        for mapping, actual in inputs.deletion_candidates(mode):
+            if actual is None:
+                forgotten.append(mapping)
+            else:
+                deletions.append(plan_deletion(mapping, actual, origin))
+    collections: Iterable[CollectionPlan] = ()
+    if mode.collections:
+        collections = (
+            plan_collection(desired, mapping, actual, removals=mode.removals)
+            for desired, mapping, actual in inputs.collections()
+        )
+    return Plan(
+        mode,
+        tuple(deletions),
+        tuple(forgotten),
+        collections,
+        guard if mode.mirror else None,
+    )
+
+
+def plan_deletion(mapping: Mapping, actual: ActualCollection, origin: Origin) -> Operation:
+    return Operation(
+        Action.DELETE,
+        mapping.source_id,
+        origin,
+        akinon_pk=actual.pk,
+        name=actual.name,
+        source_slug=mapping.source_slug,
+        akinon_slug=actual.slug,
+        item_count=len(actual.items),
+    )
 
 
 def plan_collection(
@@ -30,15 +184,14 @@ def plan_collection(
     mapping: Mapping | None,
     actual: ActualCollection | None,
     *,
-    mirror: bool = False,
     removals: Removals = "ours",
 ) -> CollectionPlan:
-    """``removals``: which items the source no longer lists are removed: ``none``, the ones
-    collsync added (``ours``), or ``all`` (also implied by ``mirror``)."""
     sid = desired.source_id
     if mapping is None or actual is None:
-        origin = Origin.SOURCE if mapping is None else Origin.DRIFT
-        created = [Operation(Action.CREATE, sid, origin, name=desired.name, status=desired.status)]
+        action, origin = (
+            (Action.CREATE, Origin.SOURCE) if mapping is None else (Action.RECREATE, Origin.DRIFT)
+        )
+        created = [Operation(action, sid, origin, name=desired.name, status=desired.status)]
         created += [
             Operation(Action.ADD_ITEM, sid, origin, product_pk=i.product_pk, sku=i.sku, note=i.note)
             for i in desired.items
@@ -61,14 +214,12 @@ def plan_collection(
                 old_status=actual.status,
             )
         )
-    policy: Removals = "all" if mirror else removals
     present = {i.product_pk: i for i in actual.items}
     wanted = {i.product_pk: i for i in desired.items}
     for product_pk, item in sorted(present.items()):
         want = wanted.get(product_pk)
-        ours = product_pk in mapping.items
-        if want is None and (policy == "none" or (policy == "ours" and not ours)):
-            continue  # not to be removed: someone else's item, or removals are off
+        if want is None and removals == "ours" and product_pk not in mapping.items:
+            continue  # someone else's item: only --mirror removes it
         if want is None or want.note != item.note:
             ops.append(
                 Operation(
@@ -97,3 +248,13 @@ def plan_collection(
                 )
             )
     return CollectionPlan(desired, tuple(ops))
+
+
+def tally(counts: Counter[str], collection: CollectionPlan) -> None:
+    """Add a collection's plan to per-action counts, with the names the diff uses: the change
+    (``create``, ``recreate``, ``update``), ``items_added`` and ``items_removed``."""
+    change = collection.change
+    if change is not None:
+        counts[change.value] += 1
+    counts["items_added"] += collection.count(Action.ADD_ITEM)
+    counts["items_removed"] += collection.count(Action.REMOVE_ITEM)

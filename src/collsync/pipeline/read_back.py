@@ -6,6 +6,7 @@ import asyncio
 from typing import TYPE_CHECKING
 
 from collsync.logging import get_logger
+from collsync.pipeline.models import ActualCollection, ActualItem
 
 if TYPE_CHECKING:
     from collsync.pipeline.extract import Progress
@@ -16,6 +17,20 @@ log = get_logger("collsync.run")
 
 WINDOW = 2000
 """Collections read ahead of :meth:`ReadBack.save` at most (memory stays flat)."""
+
+
+def actual_of(collection: Collection) -> ActualCollection:
+    """An Akinon collection as the planner sees it."""
+    return ActualCollection(
+        pk=collection.pk,
+        name=collection.name,
+        slug=collection.slug,
+        status=collection.status,
+        public_url=collection.public_url,
+        items=tuple(
+            ActualItem(i.pk, i.product.pk, i.note or "", i.product.sku) for i in collection.items
+        ),
+    )
 
 
 def _stopped() -> asyncio.CancelledError:
@@ -61,13 +76,12 @@ class ReadBack:
     async def save(self, state: State) -> int:
         """Replace the state's copy of the account with what was read; the count written."""
         count = 0
-        with state.transaction() as conn:
-            conn.execute("DELETE FROM target_items")
-            conn.execute("DELETE FROM target_collections")
+        with state.transaction():
+            state.readback.clear()
             while (collection := await self._next()) is not None:
                 if isinstance(collection, BaseException):
                     raise collection
-                state.insert_target(conn, collection)
+                state.readback.insert(actual_of(collection))
                 count += 1
         log.info("collsync.run.read_back", collections=count)
         return count

@@ -10,15 +10,16 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from collsync.pipeline.models import Action, Origin
+from collsync.pipeline.models import Action
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-    from collsync.pipeline.models import ActualCollection, CollectionPlan
+    from collsync.pipeline.models import ActualCollection, CollectionPlan, Operation
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 CHANGE_ACTIONS = ("create", "recreate", "update", "delete")
+ORIGINS = ("source", "drift", "rollback")
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +44,8 @@ class Change:
     action: str
     """``create`` (never migrated), ``recreate`` (deleted on Akinon), ``update``, ``delete``."""
     origin: str
-    """``source``: the store changed; ``drift``: Akinon was changed outside collsync."""
+    """``source``: the store changed; ``drift``: Akinon was changed outside collsync;
+    ``rollback``: collsync undoes what it created."""
     source_id: str
     source_slug: str
     name: str
@@ -52,6 +54,8 @@ class Change:
     fields: tuple[FieldChange, ...] = ()
     items_added: tuple[ItemChange, ...] = ()
     items_removed: tuple[ItemChange, ...] = ()
+    item_count: int | None = None
+    """A delete: how many items the Akinon collection holds (they go with it)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +73,12 @@ class DiffReport:
     generated_at: str
     source_url: str
     target_url: str
+    mode: str = "sync --full"
+    """The command whose plan this is (``sync --full``, ``sync --full --mirror``, ``rollback``)."""
+    guard: str | None = None
+    """Deletions against ``--max-deletes``: ``3 deletions; the guard allows 2 ...``."""
+    refused: bool = False
+    """The guard refuses the plan: the command of this mode would change nothing."""
     changes: list[Change] = field(default_factory=list)
     unchanged: int = 0
     not_carried: list[NotCarried] = field(default_factory=list)
@@ -78,9 +88,7 @@ class DiffReport:
     @property
     def summary(self) -> dict[str, int]:
         """Collections per action and per origin, items added and removed, and the rest."""
-        counts = dict.fromkeys(
-            (*CHANGE_ACTIONS, "source", "drift", "items_added", "items_removed"), 0
-        )
+        counts = dict.fromkeys((*CHANGE_ACTIONS, *ORIGINS, "items_added", "items_removed"), 0)
         for change in self.changes:
             counts[change.action] += 1
             counts[change.origin] += 1
@@ -100,6 +108,8 @@ class DiffReport:
             "generated_at": self.generated_at,
             "source": self.source_url,
             "target": self.target_url,
+            "mode": self.mode,
+            "guard": {"text": self.guard, "refused": self.refused} if self.guard else None,
             "summary": self.summary,
             "changes": [asdict(c) for c in self.changes],
             "not_carried": [asdict(n) for n in self.not_carried],
@@ -109,21 +119,18 @@ class DiffReport:
 
 def change_of(plan: CollectionPlan, actual: ActualCollection | None) -> Change | None:
     """The report entry for one collection's plan (``None`` when nothing would change)."""
-    if plan.unchanged:
+    change = plan.change
+    if change is None:
         return None
     desired = plan.desired
     ops = plan.operations
-    origin = ops[0].origin.value
-    creates = [op for op in ops if op.action is Action.CREATE]
     fields: tuple[FieldChange, ...]
-    if creates:
-        action = "recreate" if creates[0].origin is Origin.DRIFT else "create"
+    if change in (Action.CREATE, Action.RECREATE):
         fields = (
             FieldChange("name", None, desired.name),
             FieldChange("status", None, desired.status),
         )
     else:
-        action = "update"
         fields = tuple(
             FieldChange(name, old, new)
             for op in ops
@@ -144,17 +151,32 @@ def change_of(plan: CollectionPlan, actual: ActualCollection | None) -> Change |
         for op in ops
         if op.action is Action.ADD_ITEM
     )
+    existing = actual is not None and change is Action.UPDATE
     return Change(
-        action=action,
-        origin=origin,
+        action=change.value,
+        origin=ops[0].origin.value,
         source_id=desired.source_id,
         source_slug=desired.source_slug,
         name=desired.name,
-        akinon_pk=actual.pk if actual and action == "update" else None,
-        akinon_slug=actual.slug if actual and action == "update" else None,
+        akinon_pk=actual.pk if existing and actual else None,
+        akinon_slug=actual.slug if existing and actual else None,
         fields=fields,
         items_added=added,
         items_removed=removed,
+    )
+
+
+def deletion_of(op: Operation) -> Change:
+    """The report entry for a collection to delete."""
+    return Change(
+        action="delete",
+        origin=op.origin.value,
+        source_id=op.source_id,
+        source_slug=op.source_slug or "",
+        name=op.name or "",
+        akinon_pk=op.akinon_pk,
+        akinon_slug=op.akinon_slug,
+        item_count=op.item_count,
     )
 
 

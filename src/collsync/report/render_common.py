@@ -10,7 +10,6 @@ from collsync.report.model import CHANGE_ACTIONS
 if TYPE_CHECKING:
     from collsync.report.model import Change, DiffReport, FieldChange, ItemChange, NotCarried
 
-ORIGINS = ("source", "drift")
 NO_CHANGES = "No changes: Akinon matches the store."
 ARROW = "→"
 
@@ -18,11 +17,12 @@ ACTION_HELP = {
     "create": "never migrated: will be created on Akinon",
     "recreate": "deleted on Akinon: will be created again",
     "update": "name, status or items differ",
-    "delete": "gone from the store: will be deleted on Akinon",
+    "delete": "will be deleted on Akinon, with its items",
 }
 ORIGIN_HELP = {
     "source": "the store changed",
     "drift": "Akinon was changed outside collsync",
+    "rollback": "collsync undoes what it created",
 }
 _KIND_LABELS = {
     "unresolved_product": "unresolved product",
@@ -39,6 +39,7 @@ class ActionCounts:
     collections: int
     source: int
     drift: int
+    rollback: int
     items_added: int
     items_removed: int
 
@@ -54,6 +55,7 @@ def action_counts(report: DiffReport) -> list[ActionCounts]:
                 collections=len(changes),
                 source=sum(c.origin == "source" for c in changes),
                 drift=sum(c.origin == "drift" for c in changes),
+                rollback=sum(c.origin == "rollback" for c in changes),
                 items_added=sum(len(c.items_added) for c in changes),
                 items_removed=sum(len(c.items_removed) for c in changes),
             )
@@ -67,14 +69,28 @@ def plan_line(report: DiffReport) -> str:
     return "Plan: " + ", ".join(f"{summary[a]} to {a}" for a in CHANGE_ACTIONS) + "."
 
 
+def mode_line(report: DiffReport) -> str:
+    """What runs this plan: ``collsync sync --full --mirror`` would make exactly these changes."""
+    return f"What `collsync {report.mode}` would change, and nothing else."
+
+
+def guard_line(report: DiffReport) -> str | None:
+    """The delete guard's verdict, when the mode deletes."""
+    if report.guard is None:
+        return None
+    if report.refused:
+        return f"{report.guard}: the run would stop before any write and change nothing."
+    return f"{report.guard}."
+
+
 def plural(count: int, word: str) -> str:
     return f"{count} {word}" if count == 1 else f"{count} {word}s"
 
 
 def origin_split(line: ActionCounts) -> str:
     """``4 source, 1 drift``, leaving out an origin with nothing in it."""
-    parts = [f"{n} {o}" for o, n in (("source", line.source), ("drift", line.drift)) if n]
-    return ", ".join(parts)
+    counts = (("source", line.source), ("drift", line.drift), ("rollback", line.rollback))
+    return ", ".join(f"{n} {o}" for o, n in counts if n)
 
 
 def item_split(line: ActionCounts) -> str:
@@ -118,8 +134,19 @@ def change_lines(change: Change) -> list[str]:
     lines = [field_text(f) for f in change.fields]
     lines += [item_text(i, "+") for i in change.items_added]
     lines += [item_text(i, "-") for i in change.items_removed]
-    # a delete carries no field or item detail; say what happens rather than show an empty cell
+    if change.action == "delete":
+        return [deletion_text(change)]
     return lines or [ACTION_HELP.get(change.action, change.action)]
+
+
+def deletion_text(change: Change) -> str:
+    """``delete the collection and its 5 items``: what a delete takes with it."""
+    count = change.item_count or 0
+    return (
+        f"delete the collection and its {plural(count, 'item')}"
+        if count
+        else ("delete the collection (no items)")
+    )
 
 
 def akinon_parts(change: Change) -> tuple[str, str | None]:

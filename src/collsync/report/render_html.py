@@ -5,19 +5,21 @@ from __future__ import annotations
 from html import escape
 from typing import TYPE_CHECKING
 
+from collsync.report.model import ORIGINS
 from collsync.report.render_common import (
     ACTION_HELP,
     ARROW,
     NO_CHANGES,
     ORIGIN_HELP,
-    ORIGINS,
     action_counts,
     akinon_parts,
     change_lines,
     dropped_fields_left,
     field_parts,
+    guard_line,
     item_parts,
     kind_label,
+    mode_line,
     plan_line,
     plural,
 )
@@ -38,11 +40,13 @@ CSP = "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'
 CSS = """
 :root { --fg: #1d2329; --muted: #5b6670; --bg: #fff; --panel: #f5f7f9; --line: #dde3e8;
   --create: #1f7a3a; --recreate: #0b7285; --update: #a15c00; --delete: #b3261e;
-  --source: #1c5fb8; --drift: #8e3bb0; --add: #1f7a3a; --remove: #b3261e; }
+  --source: #1c5fb8; --drift: #8e3bb0; --rollback: #5b4a00; --add: #1f7a3a;
+  --remove: #b3261e; }
 @media (prefers-color-scheme: dark) {
   :root { --fg: #e4e8eb; --muted: #9aa6b0; --bg: #14181c; --panel: #1d2328; --line: #303a42;
     --create: #5cc27a; --recreate: #4cc3d4; --update: #e0a040; --delete: #f07a70;
-    --source: #72a7f0; --drift: #c88ae6; --add: #5cc27a; --remove: #f07a70; }
+    --source: #72a7f0; --drift: #c88ae6; --rollback: #d8c35a; --add: #5cc27a;
+    --remove: #f07a70; }
 }
 * { box-sizing: border-box; }
 [hidden] { display: none !important; }
@@ -88,6 +92,8 @@ code { font: .88em ui-monospace, SFMono-Regular, Menlo, Consolas, monospace;
 .badge.create { background: var(--create); } .badge.recreate { background: var(--recreate); }
 .badge.update { background: var(--update); } .badge.delete { background: var(--delete); }
 .badge.source { background: var(--source); } .badge.drift { background: var(--drift); }
+.badge.rollback { background: var(--rollback); }
+.guard { font-weight: 600; color: var(--update); } .guard.refused { color: var(--delete); }
 ul.delta { list-style: none; margin: 0; padding: 0; }
 ul.delta li { white-space: pre-wrap; overflow-wrap: anywhere; }
 .label { color: var(--muted); }
@@ -104,6 +110,7 @@ svg .track { fill: var(--line); }
 svg .create { fill: var(--create); } svg .recreate { fill: var(--recreate); }
 svg .update { fill: var(--update); } svg .delete { fill: var(--delete); }
 svg .source { fill: var(--source); } svg .drift { fill: var(--drift); }
+svg .rollback { fill: var(--rollback); }
 svg .add { fill: var(--add); } svg .remove { fill: var(--remove); }
 .search { display: flex; align-items: center; gap: 10px; margin-bottom: 10px; }
 .search input { flex: 0 1 420px; font: inherit; padding: 6px 10px; border: 1px solid var(--line);
@@ -197,11 +204,17 @@ def render_html(report: DiffReport) -> str:
 
 def _summary(report: DiffReport) -> str:
     lines = action_counts(report)
+    rollback = report.summary["rollback"] > 0  # a column only where a rollback is planned
     headline = (
         f'<p class="plan">{escape(plan_line(report))}</p>'
         if report.has_changes
         else f'<p class="ok">{escape(NO_CHANGES)}</p>'
     )
+    headline += f'\n<p class="muted">{escape(mode_line(report))}</p>'
+    guard = guard_line(report)
+    if guard is not None:
+        css = "guard refused" if report.refused else "guard"
+        headline += f'\n<p class="{css}">{escape(guard)}</p>'
     cards = [
         f'<div class="card {line.action}{"" if line.collections else " zero"}">'
         f"<b>{line.collections}</b>"
@@ -215,7 +228,9 @@ def _summary(report: DiffReport) -> str:
     rows = "".join(
         f'<tr><td><span class="badge {line.action}">{line.action}</span></td>'
         f'<td class="n">{line.collections}</td><td class="n">{line.source}</td>'
-        f'<td class="n">{line.drift}</td><td class="n">{line.items_added}</td>'
+        f'<td class="n">{line.drift}</td>'
+        + (f'<td class="n">{line.rollback}</td>' if rollback else "")
+        + f'<td class="n">{line.items_added}</td>'
         f'<td class="n">{line.items_removed}</td>'
         f'<td class="muted help">{escape(ACTION_HELP[line.action])}</td></tr>'
         for line in lines
@@ -227,7 +242,8 @@ def _summary(report: DiffReport) -> str:
         f'<div class="cards">{"".join(cards)}</div>\n'
         '<div class="scroll"><table class="summary"><thead><tr><th>Action</th>'
         '<th class="n">Collections</th><th class="n">Source</th><th class="n">Drift</th>'
-        '<th class="n">Items added</th><th class="n">Items removed</th><th class="help"></th>'
+        + ('<th class="n">Rollback</th>' if rollback else "")
+        + '<th class="n">Items added</th><th class="n">Items removed</th><th class="help"></th>'
         f"</tr></thead><tbody>{rows}</tbody></table></div>\n"
         f'<p class="legend">Origin: {legend}.</p>\n</section>'
     )

@@ -24,10 +24,12 @@ from collsync.report.render_common import (
     dropped_fields_left,
     field_parts,
     field_text,
+    guard_line,
     item_parts,
     item_split,
     item_text,
     kind_label,
+    mode_line,
     origin_split,
     plan_line,
     plural,
@@ -52,7 +54,7 @@ CSV_COLUMNS = (
     "note",
 )
 ACTION_STYLES = {"create": "green", "recreate": "cyan", "update": "yellow", "delete": "red"}
-ORIGIN_STYLES = {"source": "blue", "drift": "magenta"}
+ORIGIN_STYLES = {"source": "blue", "drift": "magenta", "rollback": "cyan"}
 
 
 # -- table ---------------------------------------------------------------------------------
@@ -75,6 +77,10 @@ def render_table(report: DiffReport, *, color: bool, width: int) -> str:
         )
     )
     console.print(Text(f"generated {report.generated_at}", style="dim"))
+    console.print(Text(mode_line(report), style="dim"))
+    guard = guard_line(report)
+    if guard is not None:
+        console.print(Text(guard, style="bold red" if report.refused else "yellow"))
     console.print()
     if report.has_changes:
         console.print(Text(plan_line(report), style="bold"))
@@ -292,6 +298,10 @@ def render_markdown(report: DiffReport) -> str:
         out += [f"**{plan_line(report)}**", ""]
     else:
         out += [f"**{NO_CHANGES}**", ""]
+    out += [md_text(mode_line(report)), ""]
+    guard = guard_line(report)
+    if guard is not None:
+        out += [f"**{md_text(guard)}**", ""]
     out += _md_summary(report)
     if report.has_changes:
         out += _md_changes(report)
@@ -300,16 +310,20 @@ def render_markdown(report: DiffReport) -> str:
 
 
 def _md_summary(report: DiffReport) -> list[str]:
+    rollback = report.summary["rollback"] > 0  # a column only where a rollback is planned
     out = [
         "## Summary",
         "",
-        "| Action | Collections | Source | Drift | Items added | Items removed |",
-        "| --- | ---: | ---: | ---: | ---: | ---: |",
+        "| Action | Collections | Source | Drift |"
+        + (" Rollback |" if rollback else "")
+        + " Items added | Items removed |",
+        "| --- | ---: | ---: | ---: |" + (" ---: |" if rollback else "") + " ---: | ---: |",
     ]
     for line in action_counts(report):
         out.append(
             f"| {line.action} | {line.collections} | {line.source} | {line.drift} "
-            f"| {line.items_added} | {line.items_removed} |"
+            + (f"| {line.rollback} " if rollback else "")
+            + f"| {line.items_added} | {line.items_removed} |"
         )
     out += [
         "",

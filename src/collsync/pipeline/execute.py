@@ -1,0 +1,545 @@
+"""The one executor: a plan's operations sent to Akinon, every one of them journaled.
+
+Each write is an ``intent`` committed before it is sent, and an outcome committed after, in
+one transaction with the map row it produces. When an answer is lost (timeout, dropped
+connection, 5xx on a write, a crash), Akinon is read before anything is sent again:
+
+- create: the collection with that name no other source collection is mapped to is adopted;
+  several are a conflict, never guessed between; none -> sent again;
+- add_item: the product in the collection is adopted; absent -> sent again;
+- remove_item, delete: gone -> done; still there -> sent again.
+
+Nothing outside the plan is written. The delete guard is judged on the plan before the first
+write. Collections run ``run.concurrency`` at a time; SIGTERM or SIGINT (``stop``) takes no new
+work and lets what is in flight finish.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections import Counter
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from collsync.errors import (
+    DeleteGuardError,
+    NotFoundError,
+    OutcomeUnknownError,
+    RecordFailed,
+    RejectedError,
+    ServiceError,
+)
+from collsync.logging import get_logger
+from collsync.pipeline.models import Action, CollectionPlan, Failure, Mapping, Operation
+from collsync.pipeline.plan import plan_collection, tally
+from collsync.pipeline.read_back import actual_of
+from collsync.pipeline.resolve import conflict
+from collsync.state import Outcome, Write
+from collsync.state.database import now_iso
+from collsync.target import AlreadyInCollectionError
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Iterable
+
+    from collsync.pipeline.extract import Progress
+    from collsync.pipeline.failure_log import FailureLog
+    from collsync.pipeline.models import DesiredCollection
+    from collsync.pipeline.plan import Plan, Removals
+    from collsync.state import State
+    from collsync.target import AkinonClient, Collection
+
+log = get_logger("collsync.execute")
+
+RESEND_LIMIT = 3
+"""Sends of one write whose answers were lost (each after reading Akinon) before giving up."""
+STOP_GRACE = 30.0
+"""Seconds in-flight work may take to finish after SIGTERM or SIGINT."""
+
+Work = CollectionPlan | Operation | Mapping
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class ItemConfirmation:
+    """An answered add-item: the item Akinon holds, and the intent it closes."""
+
+    entry_id: int
+    product_pk: int
+    item_pk: int
+    note: str
+    outcome: Outcome
+
+
+@dataclass(frozen=True, slots=True)
+class Applied:
+    """A collection's plan as carried out (after any correction the executor read)."""
+
+    plan: CollectionPlan
+    latest: Collection | None
+    """Akinon's last answer describing the collection (a create or an update), if any."""
+    confirmed: list[ItemConfirmation]
+
+
+class Executor:
+    """Executes one run's plan; :attr:`planned` and :attr:`done` count it by action."""
+
+    def __init__(
+        self,
+        akinon: AkinonClient,
+        state: State,
+        failures: FailureLog,
+        *,
+        run_id: int,
+        owner: str | None,
+        concurrency: int,
+        stop: asyncio.Event,
+        progress: Progress,
+    ) -> None:
+        self.akinon = akinon
+        self.state = state
+        self.failures = failures
+        self.run_id = run_id
+        self.owner = owner
+        self.concurrency = max(1, concurrency)
+        self.stop = stop
+        self.progress = progress
+        self.removals: Removals = "ours"
+        self.planned: Counter[str] = Counter()
+        self.done: Counter[str] = Counter()
+        self.touched: set[str] = set()
+        """Source ids whose changes were all applied (the verification reads them back)."""
+        self.deleted: dict[int, str] = {}
+        """Akinon pk -> source id of the collections deleted."""
+
+    async def execute(self, plan: Plan) -> None:
+        """Every operation of ``plan``, or none when its delete guard refuses it."""
+        refusal = plan.refusal
+        if refusal is not None:
+            named = [op.source_slug or op.source_id for op in plan.deletions]
+            shown = ", ".join(named[:5]) + (", ..." if len(named) > 5 else "")
+            raise DeleteGuardError(
+                f"{refusal}{f' ({shown})' if shown else ''}; nothing was changed. Review them "
+                "with `collsync diff --mirror`, check the store, or raise --max-deletes."
+            )
+        self.removals = plan.mode.removals
+        self.planned["delete"] += len(plan.deletions)
+        work: Iterable[Work] = itertools.chain(plan.collections, plan.deletions, plan.forgotten)
+        pool = asyncio.ensure_future(self._pool(work))
+        stopped = asyncio.ensure_future(self.stop.wait())
+        try:
+            await asyncio.wait({pool, stopped}, return_when=asyncio.FIRST_COMPLETED)
+            if not pool.done():  # stopping: what is in flight gets a bounded time to finish
+                try:
+                    await asyncio.wait_for(asyncio.shield(pool), STOP_GRACE)
+                except TimeoutError:
+                    log.warning("collsync.execute.stop_grace_exceeded", seconds=STOP_GRACE)
+            await pool  # raises what a worker raised
+        finally:
+            stopped.cancel()
+            pool.cancel()
+
+    async def _pool(self, work: Iterable[Work]) -> None:
+        queue: asyncio.Queue[Work | None] = asyncio.Queue(maxsize=self.concurrency)
+
+        async def feed() -> None:
+            for item in work:
+                if self.stop.is_set():
+                    break  # take no new work
+                if isinstance(item, CollectionPlan):
+                    tally(self.planned, item)
+                await queue.put(item)
+            for _ in range(self.concurrency):
+                await queue.put(None)
+
+        async def worker() -> None:
+            while (item := await queue.get()) is not None:
+                if not self.stop.is_set():
+                    await self._do(item)
+
+        # A worker that fails (the state cannot be written) ends the whole pool, feeder included.
+        async with asyncio.TaskGroup() as group:
+            group.create_task(feed())
+            for _ in range(self.concurrency):
+                group.create_task(worker())
+
+    async def _do(self, item: Work) -> None:
+        if isinstance(item, CollectionPlan):
+            await self._apply(item)
+            self.progress.advance("load")
+        elif isinstance(item, Operation):
+            await self._guarded(item.source_id, item.name, self._delete(item))
+        else:
+            await self._guarded(item.source_id, None, self._forget(item))
+
+    async def _guarded(self, source_id: str, name: str | None, step: Awaitable[T]) -> T | None:
+        """One record's step; a failure is recorded against the record (None) and the run goes
+        on."""
+        try:
+            return await step
+        except RecordFailed as exc:
+            self.failures.record(
+                Failure(source_id, exc.stage, exc.kind, exc.reason, {"name": name})
+            )
+        except ServiceError as exc:
+            self.failures.record(
+                Failure(source_id, "load", type(exc).__name__, str(exc), {"name": name})
+            )
+        return None
+
+    # -- a collection ---------------------------------------------------------------------------
+
+    async def _apply(self, plan: CollectionPlan) -> None:
+        desired = plan.desired
+        applied = await self._guarded(desired.source_id, desired.name, self._run(plan))
+        if applied is None:
+            return
+        self._settle(desired, applied)
+        change = applied.plan.change
+        if change is None:
+            self.done["unchanged"] += 1
+        else:
+            self.done[change.value] += 1
+            self.touched.add(desired.source_id)
+
+    async def _run(self, plan: CollectionPlan) -> Applied:
+        desired = plan.desired
+        plan = await self._confirm_absence(plan)
+        latest: Collection | None = None
+        pk = next((op.akinon_pk for op in plan.operations if op.akinon_pk is not None), None)
+        for op in plan.operations:
+            if op.action in (Action.CREATE, Action.RECREATE):
+                latest = await self._create(desired, op)
+                pk = latest.pk
+            elif op.action is Action.UPDATE:
+                latest = await self._update(op)
+            elif op.action is Action.REMOVE_ITEM:
+                await self._remove_item(op)
+        adds = [op for op in plan.operations if op.action is Action.ADD_ITEM]
+        confirmed = await self._add_items(desired.source_id, pk, adds) if adds and pk else []
+        return Applied(plan, latest, confirmed)
+
+    def _settle(self, desired: DesiredCollection, applied: Applied) -> None:
+        """A collection is done: its added items mapped and their intents closed, the content it
+        now matches recorded, its earlier failures resolved, in one transaction. One that was in
+        step already (a rerun with nothing to do) is not written at all."""
+        sid, latest, confirmed = desired.source_id, applied.latest, applied.confirmed
+        if applied.plan.unchanged and not confirmed and latest is None:
+            entry = self.state.ids.get(sid)
+            if (
+                entry is not None
+                and entry.synced_hash == desired.content_hash
+                and not self.state.failures.is_open(sid, "load")
+                and not self.state.failures.is_open(sid, "verify")
+            ):
+                return
+        with self.state.transaction():
+            self._confirm_items(sid, confirmed)
+            self.state.ids.mark_synced(
+                sid,
+                desired.content_hash,
+                slug=latest.slug if latest else None,
+                public_url=latest.public_url if latest else None,
+                refresh_urls=latest is not None,
+            )
+            self.failures.resolve(sid, ["load", "verify"])
+
+    def _confirm_items(self, source_id: str, confirmed: list[ItemConfirmation]) -> None:
+        stamp = now_iso()  # one commit, one time
+        with self.state.transaction():
+            for c in confirmed:
+                self.state.ids.map_item(source_id, c.product_pk, c.item_pk, c.note)
+                self.state.journal.close(c.entry_id, c.outcome, {"pk": c.item_pk}, at=stamp)
+
+    async def _confirm_absence(self, plan: CollectionPlan) -> CollectionPlan:
+        """Before re-creating a mapped collection the read-back did not see, ask Akinon: a list
+        that moved while it was read can hide one."""
+        if plan.change is not Action.RECREATE:
+            return plan
+        entry = self.state.ids.get(plan.desired.source_id)
+        if entry is None:
+            return plan
+        try:
+            existing = actual_of(await self.akinon.get_collection(entry.akinon_pk))
+        except NotFoundError:
+            return plan  # really gone: create it again
+        self.state.readback.replace(existing)
+        mapping = Mapping(
+            entry.source_id,
+            entry.akinon_pk,
+            entry.synced_hash,
+            frozenset(self.state.ids.items(entry.source_id)),
+        )
+        return plan_collection(plan.desired, mapping, existing, removals=self.removals)
+
+    async def _create(self, desired: DesiredCollection, op: Operation) -> Collection:
+        assert op.name is not None
+        assert op.status is not None
+        sid = desired.source_id
+        payload = {"name": op.name, "status": op.status, "source_slug": desired.source_slug}
+        for _attempt in range(RESEND_LIMIT):
+            entry = self.state.journal.intend(self.run_id, Write.CREATE, sid, payload)
+            try:
+                created = await self.akinon.create_collection(op.name, op.status)
+                outcome = Outcome.CONFIRMED
+            except OutcomeUnknownError as exc:
+                log.warning(
+                    "collsync.execute.create_outcome_unknown", source_id=sid, error=str(exc)
+                )
+                adopted = await self._find_created(entry, sid, op.name)
+                if adopted is None:
+                    continue  # nothing there: the intent is closed, send again
+                created, outcome = adopted, Outcome.ADOPTED
+            except RejectedError as exc:
+                self.state.journal.close(entry, Outcome.FAILED, str(exc))
+                raise RecordFailed(
+                    "load", "rejected", f"Akinon refused to create {op.name!r}: {exc.reason}"
+                ) from exc
+            with self.state.transaction():
+                self.state.ids.map_collection(
+                    sid,
+                    desired.source_slug,
+                    pk=created.pk,
+                    slug=created.slug,
+                    public_url=created.public_url,
+                    owner=self.owner,
+                    created_run=self.run_id,
+                )
+                self.state.journal.close(entry, outcome, {"pk": created.pk})
+                self.state.readback.replace(actual_of(created))
+            log.debug(
+                "collsync.execute.collection_created",
+                source_id=sid,
+                akinon_pk=created.pk,
+                outcome=outcome.value,
+            )
+            return created
+        raise RecordFailed(
+            "load", "unknown_outcome", f"creating {op.name!r}: no answer after {RESEND_LIMIT} tries"
+        )
+
+    async def _find_created(self, entry: int, source_id: str, name: str) -> Collection | None:
+        found = [c for c in await self.akinon.list_collections(search=name) if c.name == name]
+        mapped = self.state.ids.pks(excluding=source_id) if found else set()
+        candidates = [c for c in found if c.pk not in mapped]
+        if len(candidates) == 1:
+            return candidates[0]
+        if not candidates:
+            self.state.journal.close(entry, Outcome.ABANDONED)
+            return None
+        failure = conflict(source_id, name, [c.pk for c in candidates])
+        raise RecordFailed(failure.stage, failure.kind, failure.reason)
+
+    async def _update(self, op: Operation) -> Collection:
+        assert op.akinon_pk is not None
+        payload = {"akinon_pk": op.akinon_pk, "name": op.name, "status": op.status}
+        entry = self.state.journal.intend(self.run_id, Write.UPDATE, op.source_id, payload)
+        try:
+            updated = await self.akinon.update_collection(
+                op.akinon_pk, name=op.name, status=op.status
+            )
+        except (RejectedError, NotFoundError) as exc:
+            self.state.journal.close(entry, Outcome.FAILED, str(exc))
+            raise RecordFailed(
+                "load", "rejected", f"Akinon refused to update pk {op.akinon_pk}: {exc.reason}"
+            ) from exc
+        with self.state.transaction():
+            self.state.journal.close(entry, Outcome.CONFIRMED, {"pk": updated.pk})
+            self.state.readback.replace(actual_of(updated))
+        return updated
+
+    async def _remove_item(self, op: Operation) -> None:
+        assert op.akinon_pk is not None
+        assert op.item_pk is not None
+        payload = {
+            "collection_pk": op.akinon_pk,
+            "item_pk": op.item_pk,
+            "product_pk": op.product_pk,
+        }
+        for _attempt in range(RESEND_LIMIT):
+            entry = self.state.journal.intend(
+                self.run_id, Write.REMOVE_ITEM, op.source_id, payload, product_pk=op.product_pk
+            )
+            outcome = Outcome.CONFIRMED
+            try:
+                await self.akinon.remove_item(op.item_pk)
+            except NotFoundError:
+                pass  # already gone: the desired state holds
+            except OutcomeUnknownError:
+                if await self._item_there(op.akinon_pk, op.item_pk):
+                    self.state.journal.close(entry, Outcome.ABANDONED)
+                    continue
+                outcome = Outcome.ADOPTED
+            except RejectedError as exc:
+                self.state.journal.close(entry, Outcome.FAILED, str(exc))
+                raise RecordFailed(
+                    "load", "rejected", f"Akinon refused to remove item {op.item_pk}: {exc.reason}"
+                ) from exc
+            with self.state.transaction():
+                if op.product_pk is not None:
+                    self.state.ids.unmap_item(op.source_id, op.product_pk)
+                self.state.readback.remove_item(op.item_pk)
+                self.state.journal.close(entry, outcome)
+            self.done["items_removed"] += 1
+            return
+        raise RecordFailed(
+            "load",
+            "unknown_outcome",
+            f"removing item {op.item_pk}: no answer after {RESEND_LIMIT} tries",
+        )
+
+    async def _add_items(
+        self, source_id: str, collection_pk: int, items: list[Operation]
+    ) -> list[ItemConfirmation]:
+        """Add a collection's items concurrently, their intents in one commit.
+
+        The confirmations are returned, to be committed with the collection's own (one commit);
+        if an item fails, or the run stops, those answered are committed here before it goes up.
+        """
+        entries = self.state.journal.intend_many(
+            self.run_id,
+            Write.ADD_ITEM,
+            source_id,
+            [(_item_payload(collection_pk, op), op.product_pk) for op in items],
+        )
+        confirmed: list[ItemConfirmation] = []
+        try:
+            results = await asyncio.gather(
+                *(
+                    self._add_item(source_id, collection_pk, op, entry, confirmed)
+                    for op, entry in zip(items, entries, strict=True)
+                ),
+                return_exceptions=True,
+            )
+        except BaseException:  # cancelled: keep what was answered
+            self._confirm_items(source_id, confirmed)
+            raise
+        errors = [r for r in results if isinstance(r, BaseException)]
+        if errors:
+            self._confirm_items(source_id, confirmed)
+            raise errors[0]
+        return confirmed
+
+    async def _add_item(
+        self,
+        source_id: str,
+        collection_pk: int,
+        op: Operation,
+        entry: int,
+        confirmed: list[ItemConfirmation],
+    ) -> None:
+        assert op.product_pk is not None
+        for attempt in range(RESEND_LIMIT):
+            if attempt:
+                entry = self.state.journal.intend(
+                    self.run_id,
+                    Write.ADD_ITEM,
+                    source_id,
+                    _item_payload(collection_pk, op),
+                    product_pk=op.product_pk,
+                )
+            try:
+                item = await self.akinon.add_item(collection_pk, op.product_pk, op.note)
+                item_pk, note, outcome = item.pk, item.note or "", Outcome.CONFIRMED
+            except (OutcomeUnknownError, AlreadyInCollectionError) as exc:
+                present = (await self._items_of(collection_pk)).get(op.product_pk)
+                if present is None:
+                    if isinstance(exc, AlreadyInCollectionError):
+                        self.state.journal.close(entry, Outcome.FAILED, str(exc))
+                        raise RecordFailed("load", "rejected", str(exc)) from exc
+                    self.state.journal.close(entry, Outcome.ABANDONED)
+                    continue
+                item_pk, note = present
+                outcome = Outcome.ADOPTED
+            except RejectedError as exc:
+                self.state.journal.close(entry, Outcome.FAILED, str(exc))
+                raise RecordFailed(
+                    "load",
+                    "rejected",
+                    f"Akinon refused product {op.product_pk} (sku {op.sku}): {exc.reason}",
+                ) from exc
+            confirmed.append(ItemConfirmation(entry, op.product_pk, item_pk, note, outcome))
+            self.done["items_added"] += 1
+            return
+        raise RecordFailed(
+            "load",
+            "unknown_outcome",
+            f"adding product {op.product_pk}: no answer after {RESEND_LIMIT} tries",
+        )
+
+    async def _items_of(self, collection_pk: int) -> dict[int, tuple[int, str]]:
+        """Product pk -> (item pk, note) of the items Akinon holds in the collection."""
+        try:
+            collection = await self.akinon.get_collection(collection_pk)
+        except NotFoundError:
+            return {}
+        return {item.product.pk: (item.pk, item.note or "") for item in collection.items}
+
+    async def _item_there(self, collection_pk: int, item_pk: int) -> bool:
+        return any(pk == item_pk for pk, _note in (await self._items_of(collection_pk)).values())
+
+    # -- deletions ------------------------------------------------------------------------------
+
+    async def _delete(self, op: Operation) -> None:
+        assert op.akinon_pk is not None
+        pk = op.akinon_pk
+        payload = {"akinon_pk": pk, "name": op.name, "origin": op.origin.value}
+        for _attempt in range(RESEND_LIMIT):
+            entry = self.state.journal.intend(self.run_id, Write.DELETE, op.source_id, payload)
+            outcome = Outcome.CONFIRMED
+            try:
+                await self.akinon.delete_collection(pk)
+            except NotFoundError:
+                pass  # already gone: the desired state holds
+            except OutcomeUnknownError:
+                if await self._exists(pk):
+                    self.state.journal.close(entry, Outcome.ABANDONED)
+                    continue
+                outcome = Outcome.ADOPTED
+            except RejectedError as exc:
+                self.state.journal.close(entry, Outcome.FAILED, str(exc))
+                raise RecordFailed(
+                    "load", "rejected", f"Akinon refused to delete pk {pk}: {exc.reason}"
+                ) from exc
+            with self.state.transaction():
+                self.state.ids.unmap(op.source_id)
+                self.state.readback.remove(pk)
+                self.state.journal.close(entry, outcome)
+            self.done["delete"] += 1
+            self.deleted[pk] = op.source_id
+            log.debug(
+                "collsync.execute.collection_deleted",
+                source_id=op.source_id,
+                slug=op.source_slug,
+                akinon_pk=pk,
+                origin=op.origin.value,
+            )
+            return
+        raise RecordFailed(
+            "load", "unknown_outcome", f"deleting pk {pk}: no answer after {RESEND_LIMIT} tries"
+        )
+
+    async def _exists(self, pk: int) -> bool:
+        try:
+            await self.akinon.get_collection(pk)
+        except NotFoundError:
+            return False
+        return True
+
+    async def _forget(self, mapping: Mapping) -> None:
+        """A collection to delete that the read-back did not see: forgotten once Akinon says it
+        is gone; if it is there after all, left for the next run's plan to name."""
+        if await self._exists(mapping.akinon_pk):
+            log.warning(
+                "collsync.execute.not_forgotten",
+                source_id=mapping.source_id,
+                akinon_pk=mapping.akinon_pk,
+                reason="still on Akinon; the next plan deletes it",
+            )
+            return
+        self.state.ids.unmap(mapping.source_id)
+        self.done["forgotten"] += 1
+
+
+def _item_payload(collection_pk: int, op: Operation) -> dict[str, Any]:
+    return {"collection_pk": collection_pk, "product_pk": op.product_pk, "note": op.note}

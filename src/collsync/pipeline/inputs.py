@@ -1,0 +1,147 @@
+"""What the planner reads, from the state: each staged collection transformed into its desired
+shape, with what collsync mapped for it and what Akinon holds; and the mapped collections a
+mode may delete.
+
+A staged collection that cannot be transformed, and an item with no Akinon product, are
+recorded as failures here and left out of the plan; everything else in the record is used.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from collsync.pipeline.models import Failure, Mapping
+from collsync.pipeline.transform import Rules, StatusRule, TransformError, transform
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+    from collsync.config import Config
+    from collsync.pipeline.failure_log import FailureLog
+    from collsync.pipeline.models import ActualCollection, DesiredCollection, SourceItem
+    from collsync.pipeline.plan import Mode
+    from collsync.state import MapEntry, StagedCollection, StagedItem, State
+
+
+def rules_from(config: Config) -> Rules:
+    t = config.transform
+    return Rules(
+        status=t.status,
+        name_template=t.name_template,
+        note_template=t.note_template,
+        rules=tuple(StatusRule(status=r.status, slug=r.slug, name=r.name) for r in t.rules),
+    )
+
+
+def mapping_of(state: State, entry: MapEntry) -> Mapping:
+    return Mapping(
+        source_id=entry.source_id,
+        akinon_pk=entry.akinon_pk,
+        synced_hash=entry.synced_hash,
+        items=frozenset(state.ids.items(entry.source_id)),
+        source_slug=entry.source_slug,
+        created_run=entry.created_run,
+    )
+
+
+def mapped(state: State, source_id: str) -> Mapping | None:
+    entry = state.ids.get(source_id)
+    return None if entry is None else mapping_of(state, entry)
+
+
+def actual(state: State, source_id: str) -> ActualCollection | None:
+    entry = state.ids.get(source_id)
+    return None if entry is None else state.readback.get(entry.akinon_pk)
+
+
+@dataclass
+class StateInputs:
+    """:class:`~collsync.pipeline.plan.PlanInputs` read from the state of one run."""
+
+    state: State
+    config: Config
+    failures: FailureLog
+    generation: int
+    limit: int | None = None
+    blocked: frozenset[str] = frozenset()
+    """Records with an intent that could not be resolved: not planned until it is."""
+    dropped_fields: dict[str, int] = field(default_factory=dict)
+    """Filled while :meth:`collections` is read: source field -> collections that have it."""
+
+    def __post_init__(self) -> None:
+        self._rules = rules_from(self.config)
+        self._by_identity = self.config.products.resolve == "identity"
+
+    def collections(
+        self,
+    ) -> Iterator[tuple[DesiredCollection, Mapping | None, ActualCollection | None]]:
+        """Transform every staged collection, one at a time (memory stays flat)."""
+        for staged in self.state.staging.valid(self.generation, self.limit):
+            sid = staged.source_id
+            if sid in self.blocked:
+                continue
+            try:
+                desired = self._transform(staged)
+            except TransformError as exc:
+                self.failures.record(
+                    Failure(
+                        sid,
+                        "transform",
+                        "invalid_collection",
+                        f"collection {sid} ({staged.raw.get('slug')}): {exc}",
+                        raw=staged.raw,
+                    )
+                )
+                continue
+            for name in desired.dropped_fields:
+                self.dropped_fields[name] = self.dropped_fields.get(name, 0) + 1
+            for problem in desired.item_problems:
+                self.failures.record(
+                    Failure(
+                        f"{sid}/{problem.sku}",
+                        "transform",
+                        "unresolved_product",
+                        f"collection {desired.source_slug}: {problem.reason}",
+                        raw={"collection": sid, "sku": problem.sku},
+                    )
+                )
+            yield desired, mapped(self.state, sid), actual(self.state, sid)
+
+    def desired_of(self, source_id: str) -> DesiredCollection | None:
+        """One staged collection's desired shape again (None if it no longer transforms)."""
+        staged = self.state.staging.get(source_id, self.generation)
+        if staged is None:
+            return None
+        try:
+            return self._transform(staged)
+        except TransformError:
+            return None
+
+    def _transform(self, staged: StagedCollection) -> DesiredCollection:
+        members = self.state.staging.items_of(staged.source_id, self.generation)
+        resolver = _by_identity if self._by_identity else _by_sku(members)
+        return transform(staged.raw, [m.item for m in members], self._rules, resolver)
+
+    def deletion_candidates(self, mode: Mode) -> Iterator[tuple[Mapping, ActualCollection | None]]:
+        if mode.deletes == "gone":
+            entries = self.state.ids.not_staged(self.generation)
+        elif mode.deletes == "created":
+            entries = self.state.ids.created(mode.run)
+        else:
+            return
+        for entry in entries:
+            if entry.source_id not in self.blocked:
+                yield mapping_of(self.state, entry), self.state.readback.get(entry.akinon_pk)
+
+
+def _by_sku(members: list[StagedItem]) -> Callable[[SourceItem], int | None]:
+    """``products.resolve = "sku-map"``: the product the SKU map gives, read with the items."""
+    pks = {m.item.sku: m.product_pk for m in members}
+    return lambda item: pks.get(item.sku)
+
+
+def _by_identity(item: SourceItem) -> int | None:
+    """``products.resolve = "identity"``: the store's product id is the Akinon product's."""
+    value = item.product_id or ""
+    return int(value) if value.isdigit() else None
