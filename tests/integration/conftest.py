@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import stamina
 from starlette.applications import Starlette
@@ -107,6 +108,17 @@ class Sandbox:
             for c in self.seed.store.collections
             if c.get("name")
         }
+
+
+def store_call(sandbox: Sandbox, handler: str, **payload: Any) -> Any:
+    """Call the sandbox store's collections RPC as another client would; it must succeed."""
+    answer = httpx.post(
+        f"{sandbox.store_url}/api/v1/products/collections/{handler}",
+        json={"authentication": {"apiKey": STORE_API_KEY}, **payload},
+    )
+    answer.raise_for_status()
+    assert "error" not in answer.json(), answer.json()
+    return answer.json()
 
 
 CONFIG = """

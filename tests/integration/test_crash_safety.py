@@ -48,25 +48,24 @@ def kill_when(process: subprocess.Popen[bytes], ready: Callable[[], bool]) -> No
     process.wait(timeout=10)
 
 
-def finish(sandbox: Sandbox) -> None:
+def collsync(sandbox: Sandbox, *args: str) -> subprocess.CompletedProcess[str]:
+    """``collsync COMMAND -c CONFIG ARGS...`` as a user runs it, to its end."""
+    command, *rest = args
+    done = subprocess.run(
+        [sys.executable, "-m", "collsync", command, "-c", str(sandbox.config), *rest],
+        env={**os.environ, **ENV},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert "Traceback" not in done.stderr, done.stderr
+    return done
+
+
+def finish(sandbox: Sandbox, *args: str) -> None:
+    """Run again (``migrate`` unless ``args`` say otherwise) until a run ends cleanly."""
     for _ in range(3):
-        done = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "collsync",
-                "migrate",
-                "-c",
-                str(sandbox.config),
-                "--log-level",
-                "error",
-            ],
-            env={**os.environ, **ENV},
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        assert "Traceback" not in done.stderr, done.stderr
+        done = collsync(sandbox, *(args or ("migrate",)), "--log-level", "error")
         if done.returncode == 0:
             return
         assert done.returncode == 3, done.stderr
@@ -146,3 +145,71 @@ def test_two_concurrent_migrations_the_second_exits_75_at_once(sandbox: Sandbox)
         if first.poll() is None:
             first.kill()
     assert sandbox.migrated() == sandbox.expected()
+
+
+def deletes(sandbox: Sandbox) -> int:
+    return sum(
+        1
+        for e in sandbox.commerce_log.entries
+        if e.method == "DELETE" and e.path.startswith("/wishlists/user-collections/")
+    )
+
+
+MIRROR = ("sync", "--mirror", "--max-deletes", "100%")
+
+
+def assert_no_delete_resent_blind(sandbox: Sandbox) -> None:
+    """A DELETE sent again for the same collection has a read of Akinon before it."""
+    last_delete: dict[str, int] = {}
+    for n, entry in enumerate(sandbox.commerce_log.entries):
+        if entry.method != "DELETE":
+            continue
+        if entry.path in last_delete:
+            between = sandbox.commerce_log.entries[last_delete[entry.path] + 1 : n]
+            assert any(
+                e.method == "GET" and e.path.startswith("/wishlists/user-collections/")
+                for e in between
+            ), f"{entry.path} was deleted twice with no read between"
+        last_delete[entry.path] = n
+
+
+def mirror_scenario(sandbox: Sandbox) -> set[str]:
+    """Migrate, then delete 20 collections from the store; the names that must stay."""
+    done = collsync(sandbox, "migrate")
+    assert done.returncode == 0, done.stderr
+    doomed = sandbox.seed.store.collections[:20]
+    data = sandbox.store_app.state.sandbox.data
+    data.collections[:] = [c for c in data.collections if c not in doomed]
+    return {c["name"] for c in sandbox.seed.store.collections[20:]}
+
+
+@pytest.mark.parametrize("after", [1, 7, 15])
+def test_sigkill_during_a_mirror_sync_then_rerun_deletes_exactly_what_is_gone(
+    sandbox: Sandbox, after: int
+) -> None:
+    stay = mirror_scenario(sandbox)
+    sandbox.faults(latency=0.03)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "collsync", MIRROR[0], "-c", str(sandbox.config), *MIRROR[1:]],
+        env={**os.environ, **ENV},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    kill_when(process, lambda: deletes(sandbox) >= after)
+    sandbox.faults(latency=0.0)
+    rerun = collsync(sandbox, *MIRROR)
+    assert rerun.returncode == 0, rerun.stderr
+    assert set(sandbox.migrated()) == stay  # none deleted that should stay, none left to go
+    assert_no_delete_resent_blind(sandbox)
+
+
+def test_a_mirror_sync_with_lost_answers_reads_before_it_deletes_again(
+    sandbox: Sandbox,
+) -> None:
+    stay = mirror_scenario(sandbox)
+    sandbox.faults(drop_write_rate=0.4, seed=5)
+    finish(sandbox, *MIRROR)
+    sandbox.faults(drop_write_rate=0.0)
+    assert sandbox.commerce_log.summary()["faults"].get("response_lost", 0) > 0
+    assert set(sandbox.migrated()) == stay
+    assert_no_delete_resent_blind(sandbox)

@@ -11,30 +11,20 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-import httpx
 import jsonschema
 import pytest
 from click.testing import CliRunner, Result
 
 from collsync.cli import main
 from collsync.report.render import schema
-from collsync.sandbox import AKINON_EMAIL, AKINON_PASSWORD, STORE_API_KEY
+from collsync.sandbox import AKINON_EMAIL, AKINON_PASSWORD
 from collsync.target import AkinonClient
 
-from .conftest import Sandbox
+from .conftest import Sandbox, store_call
 
 
 def run(*args: str) -> Result:
     return CliRunner().invoke(main, list(args), catch_exceptions=False)
-
-
-def store_call(sandbox: Sandbox, handler: str, **payload: Any) -> Any:
-    answer = httpx.post(
-        f"{sandbox.store_url}/api/v1/products/collections/{handler}",
-        json={"authentication": {"apiKey": STORE_API_KEY}, **payload},
-    )
-    answer.raise_for_status()
-    return answer.json()
 
 
 def change_both_sides(sandbox: Sandbox) -> dict[str, Any]:

@@ -128,3 +128,28 @@ def test_lost_answers_are_adopted_not_duplicated(sandbox: Sandbox) -> None:
 
 def _env() -> dict[str, str]:
     return {**os.environ, **ENV}
+
+
+def test_a_dry_run_names_what_will_not_carry_over_and_records_nothing(
+    broken_store: Sandbox,
+) -> None:
+    result = run("migrate", "-c", str(broken_store.config), "--dry-run", "--format", "json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout[result.stdout.index("{") :])
+    kinds = {n["kind"] for n in report["not_carried"]}
+    assert {"rejected_record", "unresolved_product"} <= kinds
+    assert broken_store.commerce_log.writes() == 0
+    listed = run("failures", "-c", str(broken_store.config), "--format", "json")
+    assert json.loads(listed.output) == []  # a preview writes nothing to the state's failures
+
+
+def test_the_summary_failed_count_is_what_failures_lists(broken_store: Sandbox) -> None:
+    result = run("migrate", "-c", str(broken_store.config))
+    assert result.exit_code == 3
+    failures = json.loads(
+        run("failures", "-c", str(broken_store.config), "--format", "json").output
+    )
+    status = json.loads(run("status", "-c", str(broken_store.config), "--format", "json").output)
+    failed = status["runs"][0]["summary"]["failed"]
+    assert failed == len(failures) > 0
+    assert f"{failed} record(s) failed; see `collsync failures`" in result.output

@@ -11,17 +11,16 @@ import time
 from pathlib import Path
 from typing import Any
 
-import httpx
 import jsonschema
 from click.testing import CliRunner, Result
 from prometheus_client.parser import text_string_to_metric_families
 
 from collsync.cli import main
 from collsync.report.render import sync_summary_schema
-from collsync.sandbox import AKINON_EMAIL, STORE_API_KEY
+from collsync.sandbox import AKINON_EMAIL
 from collsync.state import State
 
-from .conftest import ENV, Sandbox
+from .conftest import ENV, Sandbox, store_call
 
 
 def run(*args: str) -> Result:
@@ -34,16 +33,6 @@ def sync(sandbox: Sandbox, *args: str) -> tuple[int, dict[str, Any]]:
     summary = json.loads(line)
     jsonschema.validate(summary, sync_summary_schema())
     return result.exit_code, summary
-
-
-def store_call(sandbox: Sandbox, handler: str, **payload: Any) -> Any:
-    answer = httpx.post(
-        f"{sandbox.store_url}/api/v1/products/collections/{handler}",
-        json={"authentication": {"apiKey": STORE_API_KEY}, **payload},
-    )
-    answer.raise_for_status()
-    assert "error" not in answer.json(), answer.json()
-    return answer.json()
 
 
 def with_sync_settings(sandbox: Sandbox, **settings: str) -> None:

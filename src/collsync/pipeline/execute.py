@@ -40,7 +40,7 @@ from collsync.state.database import now_iso
 from collsync.target import AlreadyInCollectionError
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Iterable
+    from collections.abc import Awaitable, Callable, Iterable
 
     from collsync.pipeline.extract import Progress
     from collsync.pipeline.failure_log import FailureLog
@@ -351,41 +351,57 @@ class Executor:
     async def _remove_item(self, op: Operation) -> None:
         assert op.akinon_pk is not None
         assert op.item_pk is not None
-        payload = {
-            "collection_pk": op.akinon_pk,
-            "item_pk": op.item_pk,
-            "product_pk": op.product_pk,
-        }
+        collection_pk, item_pk = op.akinon_pk, op.item_pk
+        payload = {"collection_pk": collection_pk, "item_pk": item_pk, "product_pk": op.product_pk}
+        entry, outcome = await self._journaled_delete(
+            Write.REMOVE_ITEM,
+            op,
+            payload,
+            send=lambda: self.akinon.remove_item(item_pk),
+            still_there=lambda: self._item_there(collection_pk, item_pk),
+            what=f"remove item {item_pk}",
+        )
+        with self.state.transaction():
+            if op.product_pk is not None:
+                self.state.ids.unmap_item(op.source_id, op.product_pk)
+            self.state.readback.remove_item(item_pk)
+            self.state.journal.close(entry, outcome)
+        self.done["items_removed"] += 1
+
+    async def _journaled_delete(
+        self,
+        write: Write,
+        op: Operation,
+        payload: dict[str, Any],
+        *,
+        send: Callable[[], Awaitable[None]],
+        still_there: Callable[[], Awaitable[bool]],
+        what: str,
+    ) -> tuple[int, Outcome]:
+        """A DELETE through the journal: the open intent and its outcome once it is done (the
+        caller closes it with what it changes). Gone already is done; a lost answer is settled
+        by reading Akinon, and the DELETE is sent again only when the thing is still there."""
         for _attempt in range(RESEND_LIMIT):
             entry = self.state.journal.intend(
-                self.run_id, Write.REMOVE_ITEM, op.source_id, payload, product_pk=op.product_pk
+                self.run_id, write, op.source_id, payload, product_pk=op.product_pk
             )
-            outcome = Outcome.CONFIRMED
             try:
-                await self.akinon.remove_item(op.item_pk)
+                await send()
             except NotFoundError:
-                pass  # already gone: the desired state holds
+                return entry, Outcome.CONFIRMED  # already gone: the desired state holds
             except OutcomeUnknownError:
-                if await self._item_there(op.akinon_pk, op.item_pk):
+                if await still_there():
                     self.state.journal.close(entry, Outcome.ABANDONED)
                     continue
-                outcome = Outcome.ADOPTED
+                return entry, Outcome.ADOPTED
             except RejectedError as exc:
                 self.state.journal.close(entry, Outcome.FAILED, str(exc))
                 raise RecordFailed(
-                    "load", "rejected", f"Akinon refused to remove item {op.item_pk}: {exc.reason}"
+                    "load", "rejected", f"Akinon refused to {what}: {exc.reason}"
                 ) from exc
-            with self.state.transaction():
-                if op.product_pk is not None:
-                    self.state.ids.unmap_item(op.source_id, op.product_pk)
-                self.state.readback.remove_item(op.item_pk)
-                self.state.journal.close(entry, outcome)
-            self.done["items_removed"] += 1
-            return
+            return entry, Outcome.CONFIRMED
         raise RecordFailed(
-            "load",
-            "unknown_outcome",
-            f"removing item {op.item_pk}: no answer after {RESEND_LIMIT} tries",
+            "load", "unknown_outcome", f"{what}: no answer after {RESEND_LIMIT} tries"
         )
 
     async def _add_items(
@@ -483,40 +499,26 @@ class Executor:
     async def _delete(self, op: Operation) -> None:
         assert op.akinon_pk is not None
         pk = op.akinon_pk
-        payload = {"akinon_pk": pk, "name": op.name, "origin": op.origin.value}
-        for _attempt in range(RESEND_LIMIT):
-            entry = self.state.journal.intend(self.run_id, Write.DELETE, op.source_id, payload)
-            outcome = Outcome.CONFIRMED
-            try:
-                await self.akinon.delete_collection(pk)
-            except NotFoundError:
-                pass  # already gone: the desired state holds
-            except OutcomeUnknownError:
-                if await self._exists(pk):
-                    self.state.journal.close(entry, Outcome.ABANDONED)
-                    continue
-                outcome = Outcome.ADOPTED
-            except RejectedError as exc:
-                self.state.journal.close(entry, Outcome.FAILED, str(exc))
-                raise RecordFailed(
-                    "load", "rejected", f"Akinon refused to delete pk {pk}: {exc.reason}"
-                ) from exc
-            with self.state.transaction():
-                self.state.ids.unmap(op.source_id)
-                self.state.readback.remove(pk)
-                self.state.journal.close(entry, outcome)
-            self.done["delete"] += 1
-            self.deleted[pk] = op.source_id
-            log.debug(
-                "collsync.execute.collection_deleted",
-                source_id=op.source_id,
-                slug=op.source_slug,
-                akinon_pk=pk,
-                origin=op.origin.value,
-            )
-            return
-        raise RecordFailed(
-            "load", "unknown_outcome", f"deleting pk {pk}: no answer after {RESEND_LIMIT} tries"
+        entry, outcome = await self._journaled_delete(
+            Write.DELETE,
+            op,
+            {"akinon_pk": pk, "name": op.name, "origin": op.origin.value},
+            send=lambda: self.akinon.delete_collection(pk),
+            still_there=lambda: self._exists(pk),
+            what=f"delete pk {pk}",
+        )
+        with self.state.transaction():
+            self.state.ids.unmap(op.source_id)
+            self.state.readback.remove(pk)
+            self.state.journal.close(entry, outcome)
+        self.done["delete"] += 1
+        self.deleted[pk] = op.source_id
+        log.debug(
+            "collsync.execute.collection_deleted",
+            source_id=op.source_id,
+            slug=op.source_slug,
+            akinon_pk=pk,
+            origin=op.origin.value,
         )
 
     async def _exists(self, pk: int) -> bool:

@@ -15,6 +15,12 @@ One file (WAL mode) holds everything a run needs to resume after a crash. A jour
 confirmation commits in one transaction with the map row it produces
 (``with state.transaction(): ...``), so the state never says "sent" without saying what came
 of it, nor "mapped" without the journal agreeing. All of collsync's SQL is in this package.
+
+sqlite-utils builds and migrates the schema and writes staging in bulk (``upsert_all``). The
+writes made once per request (journal intents and outcomes, map rows) are single SQL statements
+instead: sqlite-utils' ``insert`` and ``update`` look up the table's schema at every call, a
+cost paid on every request of a run for nothing a statement needs. Reads are joins and counts
+that return the pipeline's own values, which ``rows_where`` would give as dicts to convert.
 """
 
 from __future__ import annotations
