@@ -308,7 +308,9 @@ def lower_bound(scenario: Scenario, requests: dict[str, int]) -> float:
 def necessary_requests(
     read: int, on_akinon: int, new: int, items_each: int, products: int
 ) -> dict[str, int]:
-    """What a perfect client sends: one count, the pages, one login, the writes."""
+    """What a perfect client sends: one count, the pages, one login, the writes, and the reads
+    that verify the writes (the account's pages, or one read per collection when fewer)."""
+    after = on_akinon + new
     return {
         "store count": 1,
         "store collection pages": read // 1000 + 1,
@@ -317,6 +319,7 @@ def necessary_requests(
         "akinon read-back pages": max(1, math.ceil(on_akinon / 100)),
         "akinon creates": new,
         "akinon item adds": new * items_each,
+        "akinon verify reads": min(new, max(1, math.ceil(after / 100))) if new else 0,
     }
 
 

@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import os
+import pty
+import select
+import subprocess
+import sys
+import time
 from typing import Any
 
 from click.testing import CliRunner, Result
@@ -12,7 +19,7 @@ from collsync.cli import main
 from collsync.sandbox import AKINON_EMAIL, AKINON_PASSWORD
 from collsync.target import AkinonClient
 
-from .conftest import Sandbox
+from .conftest import ENV, Sandbox
 
 
 def cli(*args: str, **kwargs: Any) -> Result:
@@ -89,3 +96,45 @@ def test_rollback_asks_first_and_refuses_to_guess_without_a_terminal(sandbox: Sa
     assert "--yes" in refused.output
     assert sandbox.commerce_log.writes() == writes
     assert len(sandbox.migrated()) == 3
+
+
+def test_on_a_terminal_rollback_shows_the_plan_and_deletes_only_after_a_yes(
+    sandbox: Sandbox,
+) -> None:
+    config = str(sandbox.config)
+    assert cli("migrate", "-c", config, "--limit", "2").exit_code == 0
+    names = set(sandbox.migrated())
+
+    def answer(reply: str) -> str:
+        """Run `collsync rollback` on a pseudo-terminal and answer its question."""
+        main_fd, child_fd = pty.openpty()
+        process = subprocess.Popen(
+            [sys.executable, "-m", "collsync", "rollback", "-c", config, "--log-level", "error"],
+            stdin=child_fd,
+            stdout=child_fd,
+            stderr=child_fd,
+            env={**os.environ, **ENV, "COLUMNS": "200"},
+        )
+        os.close(child_fd)
+        seen = b""
+        deadline = time.monotonic() + 60
+        while b"[y/N]" not in seen:
+            assert time.monotonic() < deadline, seen.decode(errors="replace")
+            ready, _, _ = select.select([main_fd], [], [], 1.0)
+            if ready:
+                seen += os.read(main_fd, 4096)
+        os.write(main_fd, reply.encode() + b"\n")
+        with contextlib.suppress(OSError):  # the child closing its side ends the reading
+            while chunk := os.read(main_fd, 4096):
+                seen += chunk
+        process.wait(timeout=60)
+        os.close(main_fd)
+        return seen.decode(errors="replace")
+
+    said = answer("n")
+    assert "Plan: 0 to create, 0 to recreate, 0 to update, 2 to delete." in said
+    assert "nothing deleted" in said
+    assert set(sandbox.migrated()) == names
+    said = answer("y")
+    assert "delete" in said
+    assert set(sandbox.migrated()) == set()
