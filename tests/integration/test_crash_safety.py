@@ -17,7 +17,7 @@ import pytest
 
 from collsync.state import State
 
-from .conftest import ENV, Sandbox
+from .conftest import ENV, Sandbox, store_call
 
 
 def start_migrate(sandbox: Sandbox) -> subprocess.Popen[bytes]:
@@ -177,9 +177,8 @@ def mirror_scenario(sandbox: Sandbox) -> set[str]:
     """Migrate, then delete 20 collections from the store; the names that must stay."""
     done = collsync(sandbox, "migrate")
     assert done.returncode == 0, done.stderr
-    doomed = sandbox.seed.store.collections[:20]
-    data = sandbox.store_app.state.sandbox.data
-    data.collections[:] = [c for c in data.collections if c not in doomed]
+    doomed = [c["id"] for c in sandbox.seed.store.collections[:20]]
+    store_call(sandbox, "delete", filter=[{"id": doomed}])
     return {c["name"] for c in sandbox.seed.store.collections[20:]}
 
 

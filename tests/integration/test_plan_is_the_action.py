@@ -210,3 +210,44 @@ def test_a_guard_that_refuses_is_shown_in_the_preview_and_stops_the_run(
     assert result.exit_code == 1
     assert "3 deletions; the guard allows 2" in result.output
     assert sent_writes(sandbox, mark) == Counter()
+
+
+def test_a_run_after_a_refused_mirror_reads_the_store_again(sandbox: Sandbox) -> None:
+    """A refused run leaves its store read behind; the next run must not act on it."""
+    config = str(sandbox.config)
+    assert cli("migrate", "-c", config).exit_code == 0
+    doomed = [c["id"] for c in sandbox.seed.store.collections[:3]]
+    store_call(sandbox, "delete", filter=[{"id": doomed}])
+    refused = CliRunner().invoke(main, ["sync", "-c", config, "--mirror", "--max-deletes", "2"])
+    assert refused.exit_code == 1
+    renamed = sandbox.seed.store.collections[10]
+    store_call(
+        sandbox,
+        "update",
+        data=[{"id": renamed["id"], "name": "Sonradan Değişti", "slug": renamed["slug"]}],
+    )
+    shown = preview("sync", "-c", config, "--full", "--dry-run")
+    assert shown["summary"]["update"] == 1
+    done = cli("sync", "-c", config, "--full")
+    assert done.exit_code == 0, done.output
+    assert "Sonradan Değişti" in sandbox.migrated()
+    assert cli("diff", "-c", config, "--exit-code").exit_code == 0
+
+
+def test_previews_are_not_runs_and_a_failed_run_records_its_exit_code(sandbox: Sandbox) -> None:
+    config = str(sandbox.config)
+    assert cli("migrate", "-c", config, "--limit", "2").exit_code == 0
+    for args in (
+        ("diff",),
+        ("migrate", "--dry-run"),
+        ("sync", "--dry-run"),
+        ("rollback", "--dry-run"),
+    ):
+        assert cli(args[0], "-c", config, *args[1:]).exit_code == 0
+    runs = json.loads(cli("status", "-c", config, "--format", "json").stdout)["runs"]
+    assert [r["command"] for r in runs] == ["migrate"]
+    store_call(sandbox, "delete", filter=[{"id": [sandbox.seed.store.collections[0]["id"]]}])
+    refused = CliRunner().invoke(main, ["sync", "-c", config, "--mirror", "--max-deletes", "0"])
+    assert refused.exit_code == 1
+    last = json.loads(cli("status", "-c", config, "--format", "json").stdout)["runs"][0]
+    assert (last["command"], last["status"], last["summary"]["exit_code"]) == ("sync", "failed", 1)

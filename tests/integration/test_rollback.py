@@ -138,3 +138,10 @@ def test_on_a_terminal_rollback_shows_the_plan_and_deletes_only_after_a_yes(
     said = answer("y")
     assert "delete" in said
     assert set(sandbox.migrated()) == set()
+
+
+def test_a_run_that_does_not_exist_is_a_usage_error(sandbox: Sandbox) -> None:
+    assert cli("migrate", "-c", str(sandbox.config), "--limit", "1").exit_code == 0
+    result = cli("rollback", "-c", str(sandbox.config), "--run", "999", "--dry-run")
+    assert result.exit_code == 2
+    assert "--run 999: no such run" in result.output

@@ -21,7 +21,7 @@ from collsync.report.render_text import CSV_COLUMNS
 SCRIPT = "<script>alert(1)</script>"
 PIPE_NAME = "Ev | Yaşam\nikinci satır"
 LONG_SLUG = "cocuk-ayakkabilari-editorun-secimi-11"
-NO_CHANGES = "No changes: Akinon matches the store."
+NO_CHANGES = "No changes: `collsync sync --full` has nothing to do."
 
 
 def full_report() -> DiffReport:

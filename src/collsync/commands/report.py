@@ -30,7 +30,7 @@ READ_ROWS = (
     ("adopted", "Adopted after a lost answer"),
     ("forgotten", "Forgotten (already gone from Akinon)"),
     ("unchanged", "Unchanged"),
-    ("fields_dropped", "Source fields Akinon cannot hold"),
+    ("fields_dropped", "Source field values Akinon cannot hold"),
 )
 
 
@@ -49,11 +49,12 @@ def print_summary(summary: RunSummary) -> None:
     """The plan's counts beside what was done, with the diff's names; then what was read,
     what failed and what was verified."""
     console = Console()
-    table = Table(
-        title=f"collsync {summary.mode}: run {summary.run_id}"
-        + (f" ({summary.label})" if summary.label else ""),
-        title_justify="left",
-    )
+    title = f"collsync {summary.command}: run {summary.run_id}"
+    if summary.label:
+        title += f" ({summary.label})"
+    if summary.mode != summary.command:
+        title += f", the plan of `collsync {summary.mode}`"
+    table = Table(title=title, title_justify="left")
     table.add_column("")
     table.add_column("planned", justify="right")
     table.add_column("done", justify="right")

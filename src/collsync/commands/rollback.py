@@ -12,7 +12,7 @@ from collsync.commands.options import config_option, logging_options, report_opt
 from collsync.commands.progress import StageProgress
 from collsync.commands.report import print_summary, show_report
 from collsync.config import load_config
-from collsync.errors import ConfigError
+from collsync.errors import EXIT_FATAL, ConfigError
 from collsync.pipeline.plan import rollback
 from collsync.pipeline.run import RunRequest, run
 from collsync.pipeline.scope import Scope
@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from collsync.report.model import DiffReport
+    from collsync.state import State
 
 
 @click.command("rollback")
@@ -62,15 +63,19 @@ def rollback_command(
     def approve(report: DiffReport) -> bool:
         show_report(report, fmt, output)
         if not report.has_changes:
-            return False
+            return True  # nothing to delete (the map may forget collections already gone)
         return yes or click.confirm(
             f"Delete these {report.summary['delete']} collection(s) on Akinon?", default=False
         )
 
-    mode = rollback(run_id)
+    def scope(state: State) -> Scope:
+        if run_id is not None and state.runs.get(run_id) is None:
+            raise ConfigError(f"--run {run_id}: no such run in {state.path} (see collsync status)")
+        return Scope(rollback(run_id), reads_store=False, bookkeeping="forget")
+
     request = RunRequest(
         "rollback --dry-run" if dry_run else "rollback",
-        Scope(mode, reads_store=False, bookkeeping="forget"),
+        scope,
         preview=dry_run,
         resumable=False,
         verify=not no_verify,
@@ -83,7 +88,8 @@ def rollback_command(
         assert result.preview is not None
         show_report(result.preview.report, fmt, output)
     elif not result.summary.approved:
-        click.echo("nothing deleted", err=True)
+        click.echo("rollback cancelled: nothing deleted", err=True)
+        click.get_current_context().exit(EXIT_FATAL)
     else:
         print_summary(result.summary)
     click.get_current_context().exit(result.summary.exit_code)

@@ -36,7 +36,7 @@ def _open(config_path: Path) -> State:
     return State.open(config.state.path)
 
 
-def status_data(state: State) -> dict[str, Any]:
+def status_data(state: State, runs: int = 10) -> dict[str, Any]:
     counts = state.ids.counts()
     return {
         "state": str(state.path),
@@ -49,7 +49,7 @@ def status_data(state: State) -> dict[str, Any]:
                 "finished_at": r.finished_at,
                 "summary": r.summary,
             }
-            for r in state.runs.recent(10)
+            for r in state.runs.recent(runs)
         ],
         "map": {
             "collections": counts.collections,
@@ -65,17 +65,26 @@ def status_data(state: State) -> dict[str, Any]:
 @click.command()
 @config_option
 @_format
+@click.option(
+    "--runs",
+    "run_count",
+    type=click.IntRange(1),
+    default=10,
+    show_default=True,
+    help="How many of the last runs to list (rollback --run N takes their numbers).",
+)
 @logging_options
-def status(config_path: Path, fmt: str) -> None:
+def status(config_path: Path, fmt: str, run_count: int) -> None:
     """Show the last runs, what is mapped, and what failed.
 
     \b
     Example:
       collsync status -c config/store.toml --format json
+      collsync status -c config/store.toml --runs 50
     """
     state = _open(config_path)
     try:
-        data = status_data(state)
+        data = status_data(state, run_count)
     finally:
         state.close()
     if fmt == "json":

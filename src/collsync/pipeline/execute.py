@@ -34,7 +34,7 @@ from collsync.logging import get_logger
 from collsync.pipeline.models import Action, CollectionPlan, Failure, Mapping, Operation
 from collsync.pipeline.plan import plan_collection, tally
 from collsync.pipeline.read_back import actual_of
-from collsync.pipeline.resolve import conflict
+from collsync.pipeline.resolve import adoptable, conflict, create_payload
 from collsync.state import Outcome, Write
 from collsync.state.database import now_iso
 from collsync.target import AlreadyInCollectionError
@@ -44,7 +44,7 @@ if TYPE_CHECKING:
 
     from collsync.pipeline.extract import Progress
     from collsync.pipeline.failure_log import FailureLog
-    from collsync.pipeline.models import DesiredCollection
+    from collsync.pipeline.models import DesiredCollection, Status
     from collsync.pipeline.plan import Plan, Removals
     from collsync.state import State
     from collsync.target import AkinonClient, Collection
@@ -71,6 +71,10 @@ class ItemConfirmation:
     outcome: Outcome
 
 
+class _Stopped(Exception):
+    """SIGTERM or SIGINT came between two operations of a collection: it stops there."""
+
+
 @dataclass(frozen=True, slots=True)
 class Applied:
     """A collection's plan as carried out (after any correction the executor read)."""
@@ -95,6 +99,7 @@ class Executor:
         concurrency: int,
         stop: asyncio.Event,
         progress: Progress,
+        stop_grace: float = STOP_GRACE,
     ) -> None:
         self.akinon = akinon
         self.state = state
@@ -103,6 +108,7 @@ class Executor:
         self.owner = owner
         self.concurrency = max(1, concurrency)
         self.stop = stop
+        self.stop_grace = stop_grace
         self.progress = progress
         self.removals: Removals = "ours"
         self.planned: Counter[str] = Counter()
@@ -111,6 +117,7 @@ class Executor:
         """Source ids whose changes were all applied (the verification reads them back)."""
         self.deleted: dict[int, str] = {}
         """Akinon pk -> source id of the collections deleted."""
+        self._creating: dict[str, asyncio.Lock] = {}
 
     async def execute(self, plan: Plan) -> None:
         """Every operation of ``plan``, or none when its delete guard refuses it."""
@@ -130,11 +137,13 @@ class Executor:
         try:
             await asyncio.wait({pool, stopped}, return_when=asyncio.FIRST_COMPLETED)
             if not pool.done():  # stopping: what is in flight gets a bounded time to finish
-                try:
-                    await asyncio.wait_for(asyncio.shield(pool), STOP_GRACE)
-                except TimeoutError:
-                    log.warning("collsync.execute.stop_grace_exceeded", seconds=STOP_GRACE)
-            await pool  # raises what a worker raised
+                await asyncio.wait({pool}, timeout=self.stop_grace)
+            if not pool.done():
+                log.warning("collsync.execute.stop_grace_exceeded", seconds=self.stop_grace)
+                pool.cancel()  # answered items are confirmed; open intents cover the rest
+                await asyncio.wait({pool})
+                return
+            pool.result()  # raises what a worker raised
         finally:
             stopped.cancel()
             pool.cancel()
@@ -157,11 +166,15 @@ class Executor:
                 if not self.stop.is_set():
                     await self._do(item)
 
-        # A worker that fails (the state cannot be written) ends the whole pool, feeder included.
-        async with asyncio.TaskGroup() as group:
-            group.create_task(feed())
-            for _ in range(self.concurrency):
-                group.create_task(worker())
+        # A worker that fails (the state cannot be written) ends the whole pool, feeder included,
+        # and its error is the run's.
+        try:
+            async with asyncio.TaskGroup() as group:
+                group.create_task(feed())
+                for _ in range(self.concurrency):
+                    group.create_task(worker())
+        except BaseExceptionGroup as failed:
+            raise failed.exceptions[0] from None
 
     async def _do(self, item: Work) -> None:
         if isinstance(item, CollectionPlan):
@@ -191,7 +204,10 @@ class Executor:
 
     async def _apply(self, plan: CollectionPlan) -> None:
         desired = plan.desired
-        applied = await self._guarded(desired.source_id, desired.name, self._run(plan))
+        try:
+            applied = await self._guarded(desired.source_id, desired.name, self._run(plan))
+        except _Stopped:
+            return  # the journal holds what was sent; the next run plans the rest
         if applied is None:
             return
         self._settle(desired, applied)
@@ -208,6 +224,8 @@ class Executor:
         latest: Collection | None = None
         pk = next((op.akinon_pk for op in plan.operations if op.akinon_pk is not None), None)
         for op in plan.operations:
+            if self.stop.is_set():
+                raise _Stopped
             if op.action in (Action.CREATE, Action.RECREATE):
                 latest = await self._create(desired, op)
                 pk = latest.pk
@@ -275,18 +293,34 @@ class Executor:
     async def _create(self, desired: DesiredCollection, op: Operation) -> Collection:
         assert op.name is not None
         assert op.status is not None
+        # Two creates of one name never overlap: Akinon's answer lists the account's collections
+        # of that name, and the newest must be this one; after a lost answer, so must the one
+        # adopted.
+        async with self._creating.setdefault(op.name, asyncio.Lock()):
+            return await self._create_alone(desired, op, op.name, op.status)
+
+    async def _create_alone(
+        self, desired: DesiredCollection, op: Operation, name: str, status: Status
+    ) -> Collection:
         sid = desired.source_id
-        payload = {"name": op.name, "status": op.status, "source_slug": desired.source_slug}
+        mapped = self.state.ids.get(sid) if op.action is Action.RECREATE else None
+        payload = create_payload(
+            name,
+            status,
+            desired.source_slug,
+            existing=self.state.readback.pks_named(name),
+            replaces=mapped.akinon_pk if mapped else None,
+        )
         for _attempt in range(RESEND_LIMIT):
             entry = self.state.journal.intend(self.run_id, Write.CREATE, sid, payload)
             try:
-                created = await self.akinon.create_collection(op.name, op.status)
+                created = await self.akinon.create_collection(name, status)
                 outcome = Outcome.CONFIRMED
             except OutcomeUnknownError as exc:
                 log.warning(
                     "collsync.execute.create_outcome_unknown", source_id=sid, error=str(exc)
                 )
-                adopted = await self._find_created(entry, sid, op.name)
+                adopted = await self._find_created(entry, sid, name, payload)
                 if adopted is None:
                     continue  # nothing there: the intent is closed, send again
                 created, outcome = adopted, Outcome.ADOPTED
@@ -295,6 +329,7 @@ class Executor:
                 raise RecordFailed(
                     "load", "rejected", f"Akinon refused to create {op.name!r}: {exc.reason}"
                 ) from exc
+            self._refuse_taken(entry, sid, created.pk)
             with self.state.transaction():
                 self.state.ids.map_collection(
                     sid,
@@ -315,19 +350,34 @@ class Executor:
             )
             return created
         raise RecordFailed(
-            "load", "unknown_outcome", f"creating {op.name!r}: no answer after {RESEND_LIMIT} tries"
+            "load", "unknown_outcome", f"creating {name!r}: no answer after {RESEND_LIMIT} tries"
         )
 
-    async def _find_created(self, entry: int, source_id: str, name: str) -> Collection | None:
+    def _refuse_taken(self, entry: int, source_id: str, pk: int) -> None:
+        """A collection mapped to another store collection is never taken over (its map row
+        would go): the create is refused for a person to look at."""
+        holder = self.state.ids.holder(pk)
+        if holder is not None and holder != source_id:
+            self.state.journal.close(entry, Outcome.FAILED, {"pk": pk, "mapped_to": holder})
+            raise RecordFailed(
+                "load",
+                "conflict",
+                f"Akinon answered the create with pk {pk}, which is mapped to store collection "
+                f"{holder}; check both on Akinon and run again",
+            )
+
+    async def _find_created(
+        self, entry: int, source_id: str, name: str, payload: dict[str, Any]
+    ) -> Collection | None:
         found = [c for c in await self.akinon.list_collections(search=name) if c.name == name]
         mapped = self.state.ids.pks(excluding=source_id) if found else set()
-        candidates = [c for c in found if c.pk not in mapped]
+        candidates = adoptable(payload, [c.pk for c in found], mapped)
         if len(candidates) == 1:
-            return candidates[0]
+            return next(c for c in found if c.pk == candidates[0])
         if not candidates:
             self.state.journal.close(entry, Outcome.ABANDONED)
             return None
-        failure = conflict(source_id, name, [c.pk for c in candidates])
+        failure = conflict(source_id, name, candidates)
         raise RecordFailed(failure.stage, failure.kind, failure.reason)
 
     async def _update(self, op: Operation) -> Collection:

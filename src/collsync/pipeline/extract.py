@@ -104,15 +104,14 @@ async def extract_collections(
     """
     progress = progress or NoProgress()
     signature = filters_signature(filters, limit)
-    saved = state.checkpoints.get(COLLECTIONS) if resume else None
+    saved: dict[str, Any] = (state.checkpoints.get(COLLECTIONS) if resume else None) or {}
     additive = False
-    if saved and saved.get("signature") == signature:
+    # A resumed run goes on with a scan it left unfinished; a finished one is read again, for
+    # the store may have changed since, and a plan is made from the store as it is.
+    continued = saved.get("signature") == signature and not saved.get("done")
+    if continued:
         generation, start, expected = saved["generation"], saved["next_page"], saved["expected"]
-        if saved.get("done"):
-            log.info("collsync.extract.reused", generation=generation, staged=expected)
-            progress.start("extract", expected)
-            progress.advance("extract", expected)
-            return ExtractResult(generation, expected, state.staging.count(generation), 0, True)
+        log.info("collsync.extract.resumed", generation=generation, next_page=start)
     else:
         start = 1
         additive = generation is not None  # the generation holds other records: no count check
@@ -177,7 +176,7 @@ async def extract_collections(
         staged=staged,
         rejected=rejected,
     )
-    return ExtractResult(generation, expected, staged, rejected, bool(saved), mismatch)
+    return ExtractResult(generation, expected, staged, rejected, continued, mismatch)
 
 
 async def _scan(

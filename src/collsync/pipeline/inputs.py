@@ -8,6 +8,7 @@ recorded as failures here and left out of the plan; everything else in the recor
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -72,6 +73,7 @@ class StateInputs:
     def __post_init__(self) -> None:
         self._rules = rules_from(self.config)
         self._by_identity = self.config.products.resolve == "identity"
+        self._uncertain: frozenset[str] | None = None  # known once the store has been read
 
     def collections(
         self,
@@ -121,7 +123,21 @@ class StateInputs:
     def _transform(self, staged: StagedCollection) -> DesiredCollection:
         members = self.state.staging.items_of(staged.source_id, self.generation)
         resolver = _by_identity if self._by_identity else _by_sku(members)
-        return transform(staged.raw, [m.item for m in members], self._rules, resolver)
+        desired = transform(staged.raw, [m.item for m in members], self._rules, resolver)
+        if self._uncertain is None:
+            self._uncertain = self._malformed_product_skus()
+        if not self._uncertain:
+            return desired
+        return dataclasses.replace(desired, uncertain_skus=desired.uncertain_skus | self._uncertain)
+
+    def _malformed_product_skus(self) -> frozenset[str]:
+        """SKUs of the product records the store sent malformed in this run: which collections
+        list them is not known, so no collection loses their items."""
+        return frozenset(
+            f.raw["sku"]
+            for f in self.failures.records(["extract.products"])
+            if isinstance(f.raw, dict) and isinstance(f.raw.get("sku"), str)
+        )
 
     def deletion_candidates(self, mode: Mode) -> Iterator[tuple[Mapping, ActualCollection | None]]:
         if mode.deletes == "gone":

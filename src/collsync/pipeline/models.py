@@ -46,6 +46,9 @@ class DesiredCollection:
     content_hash: str
     dropped_fields: tuple[str, ...] = ()
     item_problems: tuple[ItemProblem, ...] = ()
+    uncertain_skus: frozenset[str] = frozenset()
+    """SKUs the store may list in the collection whose Akinon product is not known this run
+    (unresolved, or on a product record the store sent malformed): their items are kept."""
 
 
 @dataclass(frozen=True, slots=True)

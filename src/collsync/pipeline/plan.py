@@ -89,6 +89,8 @@ class DeleteGuard:
     mapped: int
     store_empty: bool = False
     """The store answered with no collections while some are mapped: a store fault."""
+    store_incomplete: bool = False
+    """The store's count did not match what was read: what was not read may still exist."""
 
     def describe(self, deletions: int) -> str:
         """``3 deletions; the guard allows 2 (--max-deletes 10 of 40 mapped)``."""
@@ -104,6 +106,11 @@ class DeleteGuard:
             return (
                 f"the store answered with no collections while {self.mapped} are mapped; "
                 "treated as a store fault"
+            )
+        if self.store_incomplete and deletions:
+            return (
+                f"{deletions} deletions, but the store's count did not match what was read "
+                "(it changed during the scan), so they may still exist there; run again"
             )
         if deletions > self.allowed:
             return self.describe(deletions)
@@ -220,6 +227,8 @@ def plan_collection(
         want = wanted.get(product_pk)
         if want is None and removals == "ours" and product_pk not in mapping.items:
             continue  # someone else's item: only --mirror removes it
+        if want is None and item.sku is not None and item.sku in desired.uncertain_skus:
+            continue  # the store may still list it: its product is just not known this run
         if want is None or want.note != item.note:
             ops.append(
                 Operation(

@@ -24,6 +24,10 @@ if TYPE_CHECKING:
     from collsync.target import AkinonClient
 
 
+CONFIRM_BATCH = 200
+"""Ids asked of the store in one filter when confirming that mapped collections are gone."""
+
+
 @dataclass(frozen=True, slots=True)
 class RunContext:
     """What every stage of one run works with; made whole, never filled in later."""
@@ -47,15 +51,17 @@ class Prepared:
     """Records with an open intent that could not be settled: left out of the plan."""
     counts: Counter[str]
     """What was read: ``staged``, ``rejected``, ``memberships``, ``retried``, ``adopted``..."""
+    store_complete: bool = True
+    """The store's count matched what was read: what was not read is gone from the store."""
 
 
 async def prepare(ctx: RunContext, scope: Scope) -> Prepared:
     reading_back = ReadBack(ctx.akinon, ctx.progress)
     counts: Counter[str] = Counter()
-    generation = 0
+    generation, complete = 0, True
     try:
         if scope.reads_store:
-            generation = await _extract(ctx, scope, counts)
+            generation, complete = await _extract(ctx, scope, counts)
         await reading_back.save(ctx.state)
     finally:
         await reading_back.close()  # nothing to stop once saved
@@ -64,10 +70,10 @@ async def prepare(ctx: RunContext, scope: Scope) -> Prepared:
     if resolver.adopted:
         counts["adopted"] = resolver.adopted
     ctx.progress.start("load", scope.limit or counts["staged"])
-    return Prepared(generation, blocked, counts)
+    return Prepared(generation, blocked, counts, complete)
 
 
-async def _extract(ctx: RunContext, scope: Scope, counts: Counter[str]) -> int:
+async def _extract(ctx: RunContext, scope: Scope, counts: Counter[str]) -> tuple[int, bool]:
     """Products, collections and memberships from the store into the state."""
     config, state = ctx.config, ctx.state
     if config.products.resolve == "sku-map":
@@ -98,6 +104,8 @@ async def _extract(ctx: RunContext, scope: Scope, counts: Counter[str]) -> int:
             generation=staged.generation,
         )
         counts["retried"] = extra.expected  # what the store still has of them
+    if scope.mode.mirror:
+        await _confirm_gone(ctx, staged.generation)
     counts["staged"] = state.staging.count(staged.generation)
     counts["rejected"] = staged.rejected
     if config.items.from_ == "store":
@@ -117,4 +125,21 @@ async def _extract(ctx: RunContext, scope: Scope, counts: Counter[str]) -> int:
         counts["memberships"] = extract.extract_items_from_file(
             state, ctx.failures, staged.generation, config.items.path
         )
-    return staged.generation
+    return staged.generation, not staged.count_mismatch
+
+
+async def _confirm_gone(ctx: RunContext, generation: int) -> None:
+    """Before ``--mirror`` plans a deletion, ask the store for the mapped collections the scan
+    did not see, by id: a record that moved between pages while they were read is not gone."""
+    missing = [e.source_id for e in ctx.state.ids.not_staged(generation)]
+    for start in range(0, len(missing), CONFIRM_BATCH):
+        await extract.extract_collections(
+            ctx.store,
+            ctx.state,
+            ctx.failures,
+            ctx.run_id,
+            CollectionFilters(id=tuple(missing[start : start + CONFIRM_BATCH])),
+            page_size=ctx.config.source.page_size,
+            stop=ctx.stop,
+            generation=generation,
+        )

@@ -16,9 +16,9 @@ an intent is abandoned and its call possibly sent again.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from collsync.errors import NotFoundError, ServiceError
+from collsync.errors import NotFoundError, RecordFailed, ServiceError
 from collsync.logging import get_logger
 from collsync.pipeline.models import Failure
 from collsync.pipeline.read_back import actual_of
@@ -39,9 +39,32 @@ def conflict(source_id: str, name: str, candidates: list[int]) -> Failure:
         source_id,
         "load",
         "conflict",
-        f"a create of {name!r} may have succeeded, and Akinon has {len(candidates)} unmapped "
-        f"collections with that name (pk {pks}); delete the extra ones on Akinon and run again",
+        f"a create of {name!r} may have succeeded, and Akinon has {len(candidates)} collections "
+        f"of that name made since it was sent (pk {pks}) that no store collection is mapped to; "
+        "check them on Akinon, delete the copies collsync made twice, and run again",
     )
+
+
+def create_payload(
+    name: str, status: str, source_slug: str, *, existing: list[int], replaces: int | None
+) -> dict[str, Any]:
+    """What a create intent records: enough to tell, after a lost answer, which collection of
+    that name (if any) the create made. ``existing``: the account's collections of that name
+    before it was sent (never adopted); ``replaces``: the mapped collection it re-creates."""
+    return {
+        "name": name,
+        "status": status,
+        "source_slug": source_slug,
+        "existing": existing,
+        "replaces": replaces,
+    }
+
+
+def adoptable(payload: dict[str, Any], named: list[int], mapped_elsewhere: set[int]) -> list[int]:
+    """Of the account's collections with the intent's name, those its create may have made:
+    not there before it was sent, and mapped to no other store collection."""
+    before = set(payload.get("existing") or ()) | {payload.get("replaces")}
+    return sorted(pk for pk in named if pk not in before and pk not in mapped_elsewhere)
 
 
 class IntentResolver:
@@ -62,6 +85,9 @@ class IntentResolver:
             try:
                 if not await self._resolve(entry):
                     blocked.add(entry.source_id)
+            except RecordFailed as exc:
+                blocked.add(entry.source_id)
+                self.failures.record(Failure(entry.source_id, exc.stage, exc.kind, exc.reason))
             except ServiceError as exc:  # cannot tell now: keep the intent, skip the record
                 blocked.add(entry.source_id)
                 self.failures.record(
@@ -98,14 +124,15 @@ class IntentResolver:
 
     async def _create(self, entry: JournalEntry) -> bool:
         name = str(entry.payload["name"])
-        if self.state.ids.get(entry.source_id) is not None:
-            self.state.journal.close(entry.id, Outcome.SUPERSEDED)
+        mapped = self.state.ids.get(entry.source_id)
+        if mapped is not None and mapped.akinon_pk != entry.payload.get("replaces"):
+            self.state.journal.close(entry.id, Outcome.SUPERSEDED)  # mapped since, another way
             return True
-        candidates = self.state.readback.unmapped_named(name, entry.source_id)
+        elsewhere = self.state.ids.pks(excluding=entry.source_id)
+        candidates = adoptable(entry.payload, self.state.readback.pks_named(name), elsewhere)
         if not candidates:  # the read-back may have missed it: ask
-            found = await self.akinon.list_collections(search=name)
-            mapped = self.state.ids.pks(excluding=entry.source_id)
-            candidates = [c.pk for c in found if c.name == name and c.pk not in mapped]
+            found = [c for c in await self.akinon.list_collections(search=name) if c.name == name]
+            candidates = adoptable(entry.payload, [c.pk for c in found], elsewhere)
             for collection in found:
                 if collection.pk in candidates:
                     self.state.readback.replace(actual_of(collection))
@@ -150,6 +177,8 @@ class IntentResolver:
     async def _remove_item(self, entry: JournalEntry) -> None:
         collection_pk, item_pk = int(entry.payload["collection_pk"]), int(entry.payload["item_pk"])
         target = self.state.readback.get(collection_pk)
+        if target is None:  # the read-back may have missed the collection: ask
+            target = await self._collection(collection_pk)
         there = target is not None and any(i.item_pk == item_pk for i in target.items)
         if there:
             self.state.journal.close(entry.id, Outcome.ABANDONED)

@@ -20,7 +20,14 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from collsync.config import parse_duration, parse_max_deletes
-from collsync.errors import EXIT_OK, EXIT_RECORD_FAILURES, ConfigError, InterruptedRunError
+from collsync.errors import (
+    EXIT_FATAL,
+    EXIT_OK,
+    EXIT_RECORD_FAILURES,
+    CollsyncError,
+    ConfigError,
+    InterruptedRunError,
+)
 from collsync.logging import get_logger
 from collsync.pipeline.execute import Executor
 from collsync.pipeline.extract import NoProgress
@@ -77,11 +84,16 @@ class RunRequest:
     """Shown the plan before anything is written; False ends the run with nothing written."""
 
 
+PREVIEW_RUN = 0
+"""The run id a preview works under: it is not recorded, and writes nothing that needs one."""
+
+
 @dataclass
 class RunSummary:
     """What a run read, planned and did, with the names the diff uses."""
 
-    run_id: int
+    run_id: int | None
+    """None for a preview, which is not recorded."""
     command: str
     mode: str = ""
     label: str = ""
@@ -95,9 +107,13 @@ class RunSummary:
     verification: Verification | None = None
     preview: bool = False
     approved: bool = True
+    error_exit: int | None = None
+    """The exit code of the error that ended the run, if one did."""
 
     @property
     def exit_code(self) -> int:
+        if self.error_exit is not None:
+            return self.error_exit
         return EXIT_RECORD_FAILURES if self.failed and not self.preview else EXIT_OK
 
     @property
@@ -161,12 +177,15 @@ async def _recorded(
     akinon: AkinonClient,
     progress: Progress,
 ) -> RunResult:
-    """The run, recorded in the state's runs: resumed, started, and finished with its outcome."""
+    """The run, recorded in the state's runs (a preview is not: it changes nothing): resumed,
+    started, and finished with its outcome."""
     unfinished = None
-    if request.resumable and not request.restart:
+    if request.resumable and not request.restart and not request.preview:
         last = state.runs.last(request.command)
         unfinished = last if last is not None and last.unfinished else None
-    if unfinished is not None:
+    if request.preview:
+        run_id = PREVIEW_RUN
+    elif unfinished is not None:
         run_id = unfinished.id
         state.runs.resume(run_id)
         log.info("collsync.run.resumed", run_id=run_id, command=request.command)
@@ -175,7 +194,7 @@ async def _recorded(
             state.checkpoints.clear("extract.")
         run_id = state.runs.start(request.command, scope.filters.to_wire())
     summary = RunSummary(
-        run_id,
+        None if request.preview else run_id,
         request.command,
         mode=scope.mode.name,
         label=scope.label,
@@ -201,11 +220,13 @@ async def _recorded(
             result = await _stages(ctx, request, scope, summary)
             if ctx.stop.is_set():
                 raise InterruptedRunError()
-    except InterruptedRunError:
+    except InterruptedRunError as exc:
+        summary.error_exit = exc.exit_code
         _finish(ctx, request, summary, "interrupted")
         log.warning("collsync.run.interrupted", run_id=run_id)
         raise
-    except BaseException:
+    except BaseException as exc:
+        summary.error_exit = exc.exit_code if isinstance(exc, CollsyncError) else EXIT_FATAL
         with contextlib.suppress(Exception):  # the state may be what failed
             _finish(ctx, request, summary, "failed")
         raise
@@ -217,14 +238,14 @@ async def _recorded(
 def _finish(ctx: RunContext, request: RunRequest, summary: RunSummary, status: str) -> None:
     if request.preview:
         summary.failed = len({(f.record_id, f.stage) for f in ctx.failures.recorded})
-    else:
-        summary.failed = ctx.state.failures.count_open(ctx.run_id)
-        if status == "done":
-            ctx.state.failures.schedule_retries(
-                ctx.run_id,
-                backoff=parse_duration(ctx.config.sync.retry_backoff),
-                limit=ctx.config.sync.retry_limit,
-            )
+        return
+    summary.failed = ctx.state.failures.count_open(ctx.run_id)
+    if status == "done":
+        ctx.state.failures.schedule_retries(
+            ctx.run_id,
+            backoff=parse_duration(ctx.config.sync.retry_backoff),
+            limit=ctx.config.sync.retry_limit,
+        )
     ctx.state.runs.finish(ctx.run_id, status, summary.to_dict())
 
 
@@ -246,12 +267,16 @@ async def _stages(
             progress=ctx.progress,
         )
         summary.planned.update(_planned(shown))
+        if scope.full_read and scope.mode.collections and not scope.mode.mirror:
+            shown.report.gone_from_store = len(ctx.state.ids.not_staged(prepared.generation))
         if request.preview:
             summary.read["fields_dropped"] = sum(inputs.dropped_fields.values())
             saved = document(shown, scope, ctx.config, ctx.state) if request.save_plan else None
             return RunResult(summary, shown, saved)
         assert request.approve is not None
-        if not request.approve(shown.report):
+        with _interruptible(ctx.stop):
+            approved = request.approve(shown.report)
+        if not approved:
             summary.approved = False
             return RunResult(summary, shown)
         inputs = dataclasses.replace(inputs, dropped_fields={})
@@ -303,7 +328,11 @@ def _guard(ctx: RunContext, request: RunRequest, prepared: Prepared) -> DeleteGu
     except ValueError as exc:
         raise ConfigError(f"--max-deletes: {exc}") from None
     return DeleteGuard(
-        setting, allowed, mapped, store_empty=ctx.state.staging.count(prepared.generation) == 0
+        setting,
+        allowed,
+        mapped,
+        store_empty=ctx.state.staging.count(prepared.generation) == 0,
+        store_incomplete=not prepared.store_complete,
     )
 
 
@@ -314,6 +343,19 @@ def _planned(shown: Preview) -> Counter[str]:
         counts["items_added"] += len(change.items_added)
         counts["items_removed"] += len(change.items_removed)
     return counts
+
+
+@contextlib.contextmanager
+def _interruptible(stop: asyncio.Event) -> Iterator[None]:
+    """Ctrl+C interrupts while a person is asked a question (nothing has been written yet)."""
+    loop = asyncio.get_running_loop()
+    if not loop.remove_signal_handler(signal.SIGINT):  # not handled here (not the main thread)
+        yield
+        return
+    try:
+        yield
+    finally:
+        loop.add_signal_handler(signal.SIGINT, stop.set)
 
 
 @contextlib.contextmanager

@@ -125,13 +125,16 @@ def plan_of(saved: dict[str, Any], state: State, inputs: StateInputs, *, resumed
         )
     collections = [_plan_from(entry) for entry in saved["collections"]]
     deletions = [_op_from(op) for op in saved["deletions"]]
-    if resumed:  # what is left of each saved operation
+    if resumed:  # what is left of each saved operation, and nothing that was not saved
         collections = [
-            plan_collection(
-                p.desired,
-                mapped(state, p.desired.source_id),
-                actual(state, p.desired.source_id),
-                removals=mode.removals,
+            _outstanding(
+                p,
+                plan_collection(
+                    p.desired,
+                    mapped(state, p.desired.source_id),
+                    actual(state, p.desired.source_id),
+                    removals=mode.removals,
+                ),
             )
             for p in collections
         ]
@@ -143,6 +146,21 @@ def plan_of(saved: dict[str, Any], state: State, inputs: StateInputs, *, resumed
             and state.readback.get(entry.akinon_pk) is not None
         ]
     return Plan(mode, tuple(deletions), (), collections)
+
+
+def _outstanding(saved: CollectionPlan, now: CollectionPlan) -> CollectionPlan:
+    """The operations of ``now`` (a collection planned again) that ``saved`` holds."""
+    wanted = {_key(op) for op in saved.operations}
+    return CollectionPlan(saved.desired, tuple(op for op in now.operations if _key(op) in wanted))
+
+
+def _key(op: Operation) -> tuple[object, ...]:
+    """What makes two plans' operations the same change, whatever pks they carry."""
+    if op.action in (Action.CREATE, Action.RECREATE):
+        return ("create",)
+    if op.action is Action.UPDATE:
+        return (op.action, op.name, op.status)
+    return (op.action, op.product_pk, op.note)
 
 
 def _moved(label: str, then: dict[str, str], now: dict[str, str]) -> list[str]:
@@ -160,6 +178,7 @@ def _moved(label: str, then: dict[str, str], now: dict[str, str]) -> list[str]:
 def _desired_dict(desired: DesiredCollection) -> dict[str, Any]:
     data = asdict(desired)
     data.pop("item_problems")
+    data["uncertain_skus"] = sorted(desired.uncertain_skus)
     return data
 
 
@@ -181,5 +200,6 @@ def _plan_from(entry: dict[str, Any]) -> CollectionPlan:
         content_hash=d["content_hash"],
         items=tuple(DesiredItem(**i) for i in d["items"]),
         dropped_fields=tuple(d.get("dropped_fields", ())),
+        uncertain_skus=frozenset(d.get("uncertain_skus", ())),
     )
     return CollectionPlan(desired, tuple(_op_from(op) for op in entry["operations"]))

@@ -100,4 +100,5 @@ def transform(
         content_hash=content_hash(raw, items),
         dropped_fields=dropped,
         item_problems=tuple(problems),
+        uncertain_skus=frozenset(p.sku for p in problems),
     )

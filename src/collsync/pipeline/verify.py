@@ -14,7 +14,7 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from collsync.errors import NotFoundError
+from collsync.errors import NotFoundError, ServiceError
 from collsync.logging import get_logger
 from collsync.pipeline.extract import NoProgress
 from collsync.pipeline.inputs import mapped
@@ -64,8 +64,10 @@ async def verify(
 ) -> Verification:
     if not touched and not deleted:
         return Verification(0, 0, 0, 0)
-    pks = [e.akinon_pk for sid in sorted(touched) if (e := state.ids.get(sid)) is not None]
-    await _read_again(akinon, state, [*pks, *deleted])
+    pks = {e.akinon_pk: sid for sid in sorted(touched) if (e := state.ids.get(sid)) is not None}
+    checked = len(touched) + len(deleted)
+    unread = await _read_again(akinon, state, {**pks, **deleted}, failures)
+    touched = touched - unread
     collections = items = of_items = 0
     for sid in sorted(touched):
         desired = inputs.desired_of(sid)
@@ -91,6 +93,8 @@ async def verify(
             )
         )
     for pk, sid in sorted(deleted.items()):
+        if sid in unread:
+            continue
         if state.readback.get(pk) is None:
             collections += 1
         else:
@@ -99,30 +103,48 @@ async def verify(
                     sid, "verify", "mismatch", f"Akinon pk {pk} is still there after its delete"
                 )
             )
-    result = Verification(collections, len(touched) + len(deleted), items, of_items)
+    result = Verification(collections, checked, items, of_items)
     log.info("collsync.verify.done", **dataclasses.asdict(result))
     return result
 
 
-async def _read_again(akinon: AkinonClient, state: State, pks: list[int]) -> None:
-    """Refresh the read-back copy of ``pks``: one GET each when that is fewer requests than
-    reading the account's pages again."""
+async def _read_again(
+    akinon: AkinonClient, state: State, pks: dict[int, str], failures: FailureLog
+) -> set[str]:
+    """Refresh the read-back copy of ``pks`` (Akinon pk -> source id): one GET each when that
+    is fewer requests than reading the account's pages again. A collection that cannot be read
+    is a failure of its own, and its source id is returned (unverified, not mismatched)."""
     pages = math.ceil(max(1, state.readback.count()) / max(1, akinon.page_size))
     if len(pks) > pages:
         reading = ReadBack(akinon, NoProgress())
         try:
             await reading.save(state)
+        except ServiceError as exc:
+            for sid in pks.values():
+                failures.record(_unread(sid, exc))
+            return set(pks.values())
         finally:
             await reading.close()
-        return
+        return set()
 
-    async def one(pk: int) -> None:
+    async def one(pk: int, sid: str) -> str | None:
         try:
             state.readback.replace(actual_of(await akinon.get_collection(pk)))
         except NotFoundError:
             state.readback.remove(pk)
+        except ServiceError as exc:
+            failures.record(_unread(sid, exc))
+            return sid
+        return None
 
-    await asyncio.gather(*(one(pk) for pk in pks))
+    unread = await asyncio.gather(*(one(pk, sid) for pk, sid in pks.items()))
+    return {sid for sid in unread if sid is not None}
+
+
+def _unread(source_id: str, exc: ServiceError) -> Failure:
+    return Failure(
+        source_id, "verify", "unverified", f"could not be read back after the run: {exc}"
+    )
 
 
 def _what_differs(plan: CollectionPlan) -> str:

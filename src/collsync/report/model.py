@@ -79,6 +79,8 @@ class DiffReport:
     """Deletions against ``--max-deletes``: ``3 deletions; the guard allows 2 ...``."""
     refused: bool = False
     """The guard refuses the plan: the command of this mode would change nothing."""
+    gone_from_store: int = 0
+    """Mapped collections the store no longer has, which this mode leaves on Akinon."""
     changes: list[Change] = field(default_factory=list)
     unchanged: int = 0
     not_carried: list[NotCarried] = field(default_factory=list)
@@ -110,6 +112,7 @@ class DiffReport:
             "target": self.target_url,
             "mode": self.mode,
             "guard": {"text": self.guard, "refused": self.refused} if self.guard else None,
+            "gone_from_store": self.gone_from_store,
             "summary": self.summary,
             "changes": [asdict(c) for c in self.changes],
             "not_carried": [asdict(n) for n in self.not_carried],

@@ -10,7 +10,6 @@ from collsync.report.model import CHANGE_ACTIONS
 if TYPE_CHECKING:
     from collsync.report.model import Change, DiffReport, FieldChange, ItemChange, NotCarried
 
-NO_CHANGES = "No changes: Akinon matches the store."
 ARROW = "→"
 
 ACTION_HELP = {
@@ -67,6 +66,21 @@ def plan_line(report: DiffReport) -> str:
     """``Plan: 2 to create, 0 to recreate, 5 to update, 0 to delete.``"""
     summary = report.summary
     return "Plan: " + ", ".join(f"{summary[a]} to {a}" for a in CHANGE_ACTIONS) + "."
+
+
+def no_changes_line(report: DiffReport) -> str:
+    return f"No changes: `collsync {report.mode}` has nothing to do."
+
+
+def gone_line(report: DiffReport) -> str | None:
+    """Mapped collections the store no longer has, which this mode leaves on Akinon."""
+    if not report.gone_from_store:
+        return None
+    count = plural(report.gone_from_store, "mapped collection")
+    return (
+        f"{count} gone from the store stay on Akinon in this mode: `collsync diff --mirror` "
+        "shows their deletion."
+    )
 
 
 def mode_line(report: DiffReport) -> str:

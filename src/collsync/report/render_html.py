@@ -9,17 +9,18 @@ from collsync.report.model import ORIGINS
 from collsync.report.render_common import (
     ACTION_HELP,
     ARROW,
-    NO_CHANGES,
     ORIGIN_HELP,
     action_counts,
     akinon_parts,
     change_lines,
     dropped_fields_left,
     field_parts,
+    gone_line,
     guard_line,
     item_parts,
     kind_label,
     mode_line,
+    no_changes_line,
     plan_line,
     plural,
 )
@@ -208,13 +209,16 @@ def _summary(report: DiffReport) -> str:
     headline = (
         f'<p class="plan">{escape(plan_line(report))}</p>'
         if report.has_changes
-        else f'<p class="ok">{escape(NO_CHANGES)}</p>'
+        else f'<p class="ok">{escape(no_changes_line(report))}</p>'
     )
     headline += f'\n<p class="muted">{escape(mode_line(report))}</p>'
     guard = guard_line(report)
     if guard is not None:
         css = "guard refused" if report.refused else "guard"
         headline += f'\n<p class="{css}">{escape(guard)}</p>'
+    gone = gone_line(report)
+    if gone is not None:
+        headline += f'\n<p class="guard">{escape(gone)}</p>'
     cards = [
         f'<div class="card {line.action}{"" if line.collections else " zero"}">'
         f"<b>{line.collections}</b>"
@@ -293,7 +297,7 @@ def _changes(report: DiffReport) -> str:
     if not report.has_changes:
         return (
             '<section id="changes">\n<h2>Changes</h2>\n'
-            f'<p class="ok">{escape(NO_CHANGES)}</p>\n'
+            f'<p class="ok">{escape(no_changes_line(report))}</p>\n'
             f'<p class="muted">{plural(report.unchanged, "collection")} unchanged.</p>\n'
             "</section>"
         )

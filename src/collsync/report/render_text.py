@@ -16,7 +16,6 @@ from rich.text import Text
 from collsync.report.render_common import (
     ACTION_HELP,
     ARROW,
-    NO_CHANGES,
     ORIGIN_HELP,
     action_counts,
     akinon_parts,
@@ -24,12 +23,14 @@ from collsync.report.render_common import (
     dropped_fields_left,
     field_parts,
     field_text,
+    gone_line,
     guard_line,
     item_parts,
     item_split,
     item_text,
     kind_label,
     mode_line,
+    no_changes_line,
     origin_split,
     plan_line,
     plural,
@@ -81,13 +82,16 @@ def render_table(report: DiffReport, *, color: bool, width: int) -> str:
     guard = guard_line(report)
     if guard is not None:
         console.print(Text(guard, style="bold red" if report.refused else "yellow"))
+    gone = gone_line(report)
+    if gone is not None:
+        console.print(Text(gone, style="yellow"))
     console.print()
     if report.has_changes:
         console.print(Text(plan_line(report), style="bold"))
         console.print(_summary_grid(report))
         console.print(_changes_table(report, width))
     else:
-        console.print(Text(NO_CHANGES, style="bold green"))
+        console.print(Text(no_changes_line(report), style="bold green"))
         console.print(f"{plural(report.unchanged, 'collection')} unchanged.")
     if report.not_carried or dropped_fields_left(report):
         console.print()
@@ -297,11 +301,14 @@ def render_markdown(report: DiffReport) -> str:
     if report.has_changes:
         out += [f"**{plan_line(report)}**", ""]
     else:
-        out += [f"**{NO_CHANGES}**", ""]
-    out += [md_text(mode_line(report)), ""]
+        out += [f"**{no_changes_line(report)}**", ""]  # collsync's own words: code spans kept
+    out += [mode_line(report), ""]
     guard = guard_line(report)
     if guard is not None:
         out += [f"**{md_text(guard)}**", ""]
+    gone = gone_line(report)
+    if gone is not None:
+        out += [gone, ""]
     out += _md_summary(report)
     if report.has_changes:
         out += _md_changes(report)

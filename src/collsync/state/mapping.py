@@ -94,6 +94,11 @@ class IdMap:
         ).fetchall()
         return [_entry(r) for r in rows]
 
+    def holder(self, pk: int) -> str | None:
+        """The source collection mapped to Akinon ``pk``, if any."""
+        value = self._db.scalar("SELECT source_id FROM collection_map WHERE akinon_pk = ?", (pk,))
+        return None if value is None else str(value)
+
     def pks(self, *, excluding: str) -> set[int]:
         """Akinon pks mapped to any source collection but ``excluding``."""
         rows = self._db.conn.execute(
@@ -112,13 +117,20 @@ class IdMap:
         owner: str | None,
         created_run: int | None,
     ) -> None:
-        """Map a source collection to a (new) Akinon collection; its old item map goes."""
+        """Map a source collection to a (new) Akinon collection; its old item map goes.
+
+        An Akinon collection is mapped to one source collection at most: mapping one that is
+        mapped to another raises ``sqlite3.IntegrityError`` instead of taking it over."""
         with self._db.transaction() as conn:
             conn.execute("DELETE FROM item_map WHERE source_id = ?", (source_id,))
             conn.execute(
-                "INSERT OR REPLACE INTO collection_map (source_id, source_slug, akinon_pk,"
-                " akinon_slug, public_url, owner, synced_hash, updated_at, created_run)"
-                " VALUES (?, ?, ?, ?, ?, ?, NULL, ?, ?)",
+                "INSERT INTO collection_map (source_id, source_slug, akinon_pk, akinon_slug,"
+                " public_url, owner, synced_hash, updated_at, created_run)"
+                " VALUES (?, ?, ?, ?, ?, ?, NULL, ?, ?) ON CONFLICT (source_id) DO UPDATE SET"
+                " source_slug = excluded.source_slug, akinon_pk = excluded.akinon_pk,"
+                " akinon_slug = excluded.akinon_slug, public_url = excluded.public_url,"
+                " owner = excluded.owner, synced_hash = NULL, updated_at = excluded.updated_at,"
+                " created_run = excluded.created_run",
                 (source_id, source_slug, pk, slug, public_url, owner, now_iso(), created_run),
             )
 

@@ -92,13 +92,10 @@ class ReadBackCopy:
     def count(self) -> int:
         return int(self._db.scalar("SELECT COUNT(*) FROM target_collections"))
 
-    def unmapped_named(self, name: str, source_id: str) -> list[int]:
-        """Akinon collections named ``name`` that no other source collection is mapped to."""
+    def pks_named(self, name: str) -> list[int]:
+        """The account's collections named exactly ``name``."""
         rows = self._db.conn.execute(
-            "SELECT t.pk FROM target_collections t LEFT JOIN collection_map m"
-            " ON m.akinon_pk = t.pk WHERE t.name = ? AND (m.source_id IS NULL OR m.source_id = ?)"
-            " ORDER BY t.pk",
-            (name, source_id),
+            "SELECT pk FROM target_collections WHERE name = ? ORDER BY pk", (name,)
         ).fetchall()
         return [int(r[0]) for r in rows]
 
