@@ -1,19 +1,17 @@
-"""The HTTP floor under collsync's CPU per request: the transport alone, the way collsync sends.
+"""The HTTP floor under collsync's CPU per request: httpx alone, and collsync's client on it.
 
 Sends ``--requests`` POSTs (the store's count call: a small JSON body and a small JSON answer)
-to a sandbox, ``--concurrency`` at a time, on collsync's own lanes and event loop, and prints
-the CPU and wall seconds of the sending alone as JSON. ``--transport collsync`` is the
-transport collsync sends through (httpx requests, aiohttp underneath); ``--transport httpx`` is
-httpx's own (httpcore), one connection for each lane, for comparison. Run by ``bench/run.py``
-beside the cold migration.
+to a sandbox, ``--concurrency`` at a time, and prints the CPU and wall seconds of the sending
+alone as JSON. ``--transport httpx`` is a bare ``httpx.AsyncClient`` (the floor: what any httpx
+program pays); ``--transport collsync`` is collsync's ``ServiceClient`` on the same httpx, with
+its lanes, pacing, retries and error translation, without its parsing, journal or state. Run by
+``bench/run.py`` beside the cold migration.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import importlib.util
 import json
 import resource
 import time
@@ -21,11 +19,11 @@ from typing import TYPE_CHECKING
 
 import httpx
 
-from collsync.aio import run
-from collsync.http import Limits, _exchange, _Lanes
+from collsync import logging as collsync_logging
+from collsync.http import Limits, ServiceClient
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import Awaitable, Callable
 
 
 def cpu_seconds() -> float:
@@ -33,62 +31,36 @@ def cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-class HttpxLanes:
-    """httpx's own transport, one connection for each lane (its pool polls every idle socket
-    on each request, so a shared pool of 16 would cost more)."""
-
-    def __init__(self, concurrency: int) -> None:
-        connection = httpx.Limits(max_connections=1, max_keepalive_connections=1)
-        self.transports = [httpx.AsyncHTTPTransport(limits=connection) for _ in range(concurrency)]
-        self._idle: asyncio.LifoQueue[httpx.AsyncBaseTransport] = asyncio.LifoQueue()
-        for transport in self.transports:
-            self._idle.put_nowait(transport)
-
-    @contextlib.asynccontextmanager
-    async def lane(self) -> AsyncIterator[httpx.AsyncBaseTransport]:
-        transport = await self._idle.get()
-        try:
-            yield transport
-        finally:
-            self._idle.put_nowait(transport)
-
-    async def aclose(self) -> None:
-        for transport in self.transports:
-            await transport.aclose()
-
-
 async def send_all(
     url: str, api_key: str, requests: int, concurrency: int, transport: str
-) -> dict[str, float | bool]:
-    # collsync's own lanes and exchange, without its retries, pacing, journal or parsing
-    lanes: HttpxLanes | _Lanes = (
-        HttpxLanes(concurrency)
-        if transport == "httpx"
-        else _Lanes(httpx.URL(url), Limits(concurrency=concurrency), transport=None)
-    )
-    # URL and headers parsed once, as collsync's clients do
-    endpoint = httpx.URL(f"{url}/api/v1/products/collections/count")
-    headers = httpx.Headers({"Content-Type": "application/json"})
-    body = json.dumps({"authentication": {"apiKey": api_key}}).encode()
+) -> dict[str, float]:
+    path = "/api/v1/products/collections/count"
+    body = {"authentication": {"apiKey": api_key}}
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    bare = httpx.AsyncClient(base_url=url, limits=limits)
+    client = ServiceClient(url, limits=Limits(concurrency=concurrency))
+    lanes = asyncio.Semaphore(concurrency)
 
-    async def one() -> None:
-        request = httpx.Request("POST", endpoint, content=body, headers=headers)
-        async with lanes.lane() as transport:
-            response = await _exchange(transport, request)
-        json.loads(response.content)
+    async def by_httpx() -> None:
+        async with lanes:
+            response = await bare.post(path, json=body)
+        response.json()
 
+    async def by_collsync() -> None:
+        response = await client.send("POST", path, endpoint=path, idempotent=True, json_body=body)
+        response.json()
+
+    one: Callable[[], Awaitable[None]] = by_httpx if transport == "httpx" else by_collsync
     await asyncio.gather(*(one() for _ in range(concurrency)))  # connections open, code warm
     cpu, started = cpu_seconds(), time.perf_counter()
     await asyncio.gather(*(one() for _ in range(requests)))
-    result: dict[str, float | bool] = {
+    result = {
         "requests": requests,
         "cpu": cpu_seconds() - cpu,
         "wall": time.perf_counter() - started,
     }
-    await lanes.aclose()
-    # httpcore looks for sniffio on every lock and cancel scope, and costs a third more CPU a
-    # request without it (encode/httpcore#1103); collsync no longer installs it.
-    result["sniffio"] = importlib.util.find_spec("sniffio") is not None
+    await bare.aclose()
+    await client.aclose()
     return result
 
 
@@ -100,8 +72,9 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--transport", choices=("collsync", "httpx"), default="collsync")
     args = parser.parse_args()
+    collsync_logging.configure(json_logs=True, level="error")  # stdout carries the result
     sending = send_all(args.url, args.api_key, args.requests, args.concurrency, args.transport)
-    print(json.dumps(run(sending)))
+    print(json.dumps(asyncio.run(sending)))
 
 
 if __name__ == "__main__":

@@ -32,8 +32,8 @@ from typing import TYPE_CHECKING
 
 from structlog.testing import capture_logs
 
-from collsync.http import AdaptiveRate
 from collsync.logging import configure
+from collsync.pacing import AdaptiveRate
 
 if TYPE_CHECKING:
     from collections.abc import Generator
@@ -217,7 +217,7 @@ def run_in_flight(setup: InFlight, seed: int, seconds: float) -> tuple[float, fl
         lane.close()
     judged = [refused for at, refused in answers if at >= seconds / 2]
     accepted = (len(judged) - sum(judged)) / (seconds / 2)
-    undone = sum(e["event"] == "collsync.http.rate_restored" for e in events)
+    undone = sum(e["event"] == "collsync.pacing.rate_restored" for e in events)
     return accepted, sum(judged) / max(1, len(judged)), undone
 
 

@@ -271,7 +271,8 @@ def startup_cost() -> tuple[float, float]:
 
 
 def http_floor(sandbox: Sandbox, requests: int, concurrency: int, transport: str) -> float:
-    """CPU milliseconds per request of ``transport`` alone, sending as collsync does (floor.py)."""
+    """CPU milliseconds per request of a bare httpx client (``httpx``) or of collsync's client on
+    it (``collsync``), sending the same calls to the same sandbox (floor.py)."""
     done = subprocess.run(
         [
             sys.executable,
@@ -291,8 +292,6 @@ def http_floor(sandbox: Sandbox, requests: int, concurrency: int, transport: str
         check=True,
     )
     measured = json.loads(done.stdout)
-    if transport == "httpx" and not measured["sniffio"]:
-        print("floor: sniffio is not installed; httpx's own transport pays for it", file=sys.stderr)
     return 1000 * float(measured["cpu"]) / int(measured["requests"])
 
 
@@ -459,9 +458,10 @@ def findings(results: list[Result], startup: tuple[float, float] | None = None) 
     for r in results:
         if r.http_floor_ms is not None:
             lines.append(
-                f"- HTTP floor: the transport alone, sending as collsync does to the same sandbox "
-                f"(bench/floor.py), costs {r.http_floor_ms['collsync']:.2f} ms CPU per request "
-                f"(httpx's own transport: {r.http_floor_ms['httpx']:.2f} ms)."
+                f"- HTTP floor: a bare httpx client sending the same calls to the same sandbox "
+                f"costs {r.http_floor_ms['httpx']:.2f} ms CPU per request; collsync's client on "
+                f"it (lanes, pacing, retries) {r.http_floor_ms['collsync']:.2f} ms "
+                "(bench/floor.py)."
             )
     cold, naive = by_name.get("cold"), by_name.get("naive")
     if cold and naive and cold.scenario.collections == naive.scenario.collections:

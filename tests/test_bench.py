@@ -30,7 +30,7 @@ def test_the_benchmark_runs_and_reports_every_column(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert "| scenario | collections |" in done.stdout
     assert "noop rerun without start-up:" in done.stdout
-    assert "HTTP floor: the transport alone" in done.stdout
+    assert "HTTP floor: a bare httpx client" in done.stdout
     results = {r["scenario"]: r for r in json.loads(out.read_text())}
     assert set(results) == {"cold", "noop rerun", "rate-limited target"}
     cold, noop = results["cold"], results["noop rerun"]

@@ -15,6 +15,8 @@
         ├── RejectedError           clean 4xx / error body: nothing changed; keeps field messages
         ├── ThrottledError          429 after the retries ran out; carries Retry-After
         ├── TransientError          5xx, timeouts, connection errors: worth retrying
+        │   ├── NotSentError        provably not carried out (never reached the service, or
+        │   │                       refused before it was): always safe to send again
         │   └── OutcomeUnknownError a write was sent, its answer lost: it may have been applied
         └── ProtocolError           the answer is not as documented (HTML, bad JSON, shape)
 
@@ -128,6 +130,11 @@ class ThrottledError(ServiceError):
 
 class TransientError(ServiceError):
     """A failure worth retrying later: server error, timeout, dropped connection."""
+
+
+class NotSentError(TransientError):
+    """The request provably did not take effect: it never reached the service, or the service
+    refused it before carrying it out. Always safe to send again, write or not."""
 
 
 class OutcomeUnknownError(TransientError):

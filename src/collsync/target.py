@@ -14,21 +14,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from collsync.akinon_auth import LOGIN, AkinonAuth, field_messages, summary
 from collsync.errors import (
     AuthenticationError,
-    ConfigError,
     NotFoundError,
     ProtocolError,
     RejectedError,
     ServiceError,
 )
 from collsync.http import Limits, ServiceClient, decode_json
-from collsync.logging import get_logger, register_secret
+from collsync.logging import get_logger
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable
@@ -44,27 +43,7 @@ M = TypeVar("M", bound=BaseModel)
 COLLECTIONS = "/wishlists/user-collections/"
 ITEMS = "/wishlists/user-collection-items/"
 PUBLIC = "/wishlists/user-collection/"
-LOGIN = "/users/login/"
 Status = Literal["public", "private"]
-
-
-@dataclass(frozen=True, slots=True)
-class _Session:
-    cookie: str
-    """The ``Cookie`` header: session id and CSRF cookie."""
-    csrf: str | None
-
-
-RELOGINS = 3
-"""Logins one request may trigger: its own session may expire, then a fresh one under load."""
-SESSION_ATTEMPTS = 12
-"""Sends of one request while sessions keep expiring under it (a bound, not a target)."""
-
-
-def _session_refused(response: httpx.Response) -> bool:
-    if response.status_code == 401:
-        return True
-    return response.status_code == 403 and b"CSRF" in response.content[:300]
 
 
 class AlreadyInCollectionError(RejectedError):
@@ -139,25 +118,6 @@ def _pk_or_zero(record: dict[str, Any]) -> int:
     return pk if isinstance(pk, int) else 0
 
 
-def _field_messages(body: Any) -> dict[str, list[str]]:
-    if not isinstance(body, dict):
-        return {}
-    fields: dict[str, list[str]] = {}
-    for key, value in body.items():
-        if isinstance(value, list):
-            fields[key] = [str(v) for v in value]
-        elif isinstance(value, str):
-            fields[key] = [value]
-    return fields
-
-
-def _summary(fields: dict[str, list[str]]) -> str:
-    return "; ".join(
-        (" ".join(msgs) if key in ("detail", "non_field_errors") else f"{key}: {' '.join(msgs)}")
-        for key, msgs in fields.items()
-    )
-
-
 def _is_already_in_collection(fields: dict[str, list[str]]) -> bool:
     # Only asked of add-item answers: "already in the collection", or DRF's unique-together text.
     text = " ".join(m.lower() for msgs in fields.values() for m in msgs)
@@ -181,19 +141,16 @@ class AkinonClient(ServiceClient):
         limits: Limits | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        if token is None and (email is None or password is None):
-            raise ValueError("AkinonClient needs email and password, or a token")
         super().__init__(base_url, limits=limits, transport=transport)
-        self._email, self._password, self._token = email, password, token
-        self._session_cookie = session_cookie
+        self.auth = AkinonAuth(
+            self._client.build_request,
+            email=email,
+            password=password,
+            token=token,
+            session_cookie=session_cookie,
+            referer=str(self.base_url),
+        )
         self.page_size = page_size
-        self._login_lock = asyncio.Lock()
-        self._generation = 0  # bumped on every login, so concurrent 401s log in only once
-        self._session: _Session | None = None
-        self._referer = str(self.base_url)
-        self._logged_in = False
-        register_secret(password)
-        register_secret(token)
 
     @classmethod
     def from_config(
@@ -219,83 +176,19 @@ class AkinonClient(ServiceClient):
 
     # -- authentication -------------------------------------------------------------------------
 
-    @property
-    def mode(self) -> Literal["session", "token"]:
-        return "session" if self._email is not None and self._password is not None else "token"
-
     async def login(self) -> None:
-        """Log in (session mode); in token mode there is nothing to do."""
-        if self.mode == "token":
+        """Log in now (session mode; a token needs none): ``check`` proves the credentials, and
+        a run's first request would log in anyway."""
+        if not self.auth.session_mode:
             return
-        endpoint = f"POST {LOGIN}"
         response = await self.send(
             "POST",
             LOGIN,
-            endpoint=endpoint,
+            endpoint=f"POST {LOGIN}",
             idempotent=True,  # logging in twice is harmless
-            json_body={"email": self._email, "password": self._password},
+            json_body={"email": self.auth.email, "password": self.auth.password},
         )
-        if response.status_code in (404, 405) or "json" not in response.headers.get(
-            "Content-Type", ""
-        ):
-            raise ConfigError(
-                f"target.url: {self.where(LOGIN)} answered HTTP "
-                f"{response.status_code} ({response.headers.get('Content-Type', 'no type')}), "
-                "not an Akinon login: check target.url"
-            )
-        body = decode_json(response, service=self.service, endpoint=endpoint)
-        if response.status_code in (400, 401, 403):
-            fields = _field_messages(body)
-            raise AuthenticationError(
-                f"login as {self._email} refused: {_summary(fields) or response.status_code}",
-                service=self.service,
-                endpoint=endpoint,
-                status=response.status_code,
-            )
-        if response.status_code != 200 or not isinstance(body, dict) or "key" not in body:
-            raise ProtocolError(
-                f"unexpected login answer (HTTP {response.status_code})",
-                service=self.service,
-                endpoint=endpoint,
-                status=response.status_code,
-            )
-        register_secret(str(body["key"]))
-        session = response.cookies.get(self._session_cookie)
-        csrf = response.cookies.get("csrftoken")
-        register_secret(session)
-        register_secret(csrf)
-        # The session goes out as one prepared header: httpx's cookie jar costs more per
-        # request than the request itself, and nothing but the login sets cookies.
-        if session is None:
-            # Some installs answer with the token only; it authenticates just as well.
-            self._token, self._session = str(body["key"]), None
-        else:
-            cookie = f"{self._session_cookie}={session}"
-            self._session = _Session(cookie if not csrf else f"{cookie}; csrftoken={csrf}", csrf)
-        self._generation += 1
-        self._logged_in = True
-        log.info("collsync.target.logged_in", email=self._email, generation=self._generation)
-
-    @property
-    def csrf_token(self) -> str | None:
-        return self._session.csrf if self._session else None
-
-    def _auth_headers(self, method: str) -> dict[str, str]:
-        if self._session is None:
-            return {"Authorization": f"Token {self._token}"} if self._token else {}
-        headers = {"Cookie": self._session.cookie}
-        if method != "GET" and self._session.csrf:
-            headers["X-CSRFToken"] = self._session.csrf
-            headers["Referer"] = self._referer  # Django checks it over HTTPS
-        return headers
-
-    async def _relogin(self, seen_generation: int) -> int:
-        """Log in again unless another request already did; 1 if this call logged in."""
-        async with self._login_lock:
-            if self._generation == seen_generation:  # nobody logged in again meanwhile
-                await self.login()
-                return 1
-        return 0
+        self.auth.accept_login(response)
 
     # -- the request ----------------------------------------------------------------------------
 
@@ -312,33 +205,17 @@ class AkinonClient(ServiceClient):
     ) -> Any:
         """Send an authenticated request; return the JSON body (``None`` for 204), or what
         ``parse`` makes of an expected answer."""
-        if not self._logged_in and self.mode == "session":
-            await self._relogin(self._generation)
         # PATCH sets absolute values: resending it is harmless. A DELETE whose answer is lost is
         # not resent blind: the journal reads Akinon first (gone = done).
-        idempotent = method in ("GET", "PATCH")
-        logins = 0
-        for _attempt in range(SESSION_ATTEMPTS):
-            generation = self._generation
-            response = await self.send(
-                method,
-                path,
-                endpoint=endpoint,
-                idempotent=idempotent,
-                json_body=json_body,
-                params=params,
-                headers=lambda: self._auth_headers(method),
-            )
-            # A 401, or a CSRF refusal, proves the request was not carried out: log in again
-            # (once per session, however many requests notice) and send it again. A retry after
-            # someone else's login does not count against this request's own logins.
-            if self.mode != "session" or not _session_refused(response):
-                return self._read(response, endpoint=endpoint, expect=expect, parse=parse)
-            if generation == self._generation:
-                if logins >= RELOGINS:
-                    break
-                logins += await self._relogin(generation)
-            log.info("collsync.target.session_expired", endpoint=endpoint, logins=logins)
+        response = await self.send(
+            method,
+            path,
+            endpoint=endpoint,
+            idempotent=method in ("GET", "PATCH"),
+            json_body=json_body,
+            params=params,
+            auth=self.auth,
+        )
         return self._read(response, endpoint=endpoint, expect=expect, parse=parse)
 
     def _read(
@@ -358,8 +235,8 @@ class AkinonClient(ServiceClient):
         body = decode_json(response, service=self.service, endpoint=endpoint)
         if status in expect:
             return body
-        fields = _field_messages(body)
-        message = _summary(fields) or f"HTTP {status}"
+        fields = field_messages(body)
+        message = summary(fields) or f"HTTP {status}"
         if status in (401, 403):
             raise AuthenticationError(message, body=body, **where)
         if status == 404:

@@ -28,7 +28,7 @@ async def test_session_login_then_writes_carry_csrf(
     assert created.name == "Yaz İndirimi"
     assert created.slug.startswith("yaz-indirimi-")
     assert created.public_url == f"/wishlists/user-collection/{created.slug}/"
-    assert akinon.mode == "session"
+    assert akinon.auth.session_mode
     assert commerce.log.counts()["POST /users/login/"] == 1
 
 

@@ -40,7 +40,7 @@ async def test_requests_are_logged_without_secrets(
     secrets = [
         STORE_API_KEY,
         AKINON_PASSWORD,
-        str(akinon.csrf_token),
+        str(akinon.auth.csrf_token),
         *issued._by_session,
         *issued._by_token,
     ]

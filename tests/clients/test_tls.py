@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 import trustme
 
 from collsync.errors import TransientError
-from collsync.http import Limits, ServiceClient, _ssl_context
+from collsync.http import Limits, ServiceClient
 
 LIMITS = Limits(concurrency=1, attempts=2, wait_initial=0.01, wait_max=0.01, timeout=5.0)
 
@@ -22,13 +22,11 @@ def authority() -> trustme.CA:
 
 
 @pytest.fixture
-def fresh_trust_store(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
-    # The store is built once per process; each test names its own.
+def fresh_trust_store(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    # Each test names its own store (httpx reads it from the environment for each client).
     for name in ("SSL_CERT_FILE", "SSL_CERT_DIR", "HTTPS_PROXY", "https_proxy", "ALL_PROXY"):
         monkeypatch.delenv(name, raising=False)
-    _ssl_context.cache_clear()
-    yield monkeypatch
-    _ssl_context.cache_clear()
+    return monkeypatch
 
 
 @pytest.fixture

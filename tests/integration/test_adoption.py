@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
-from typing import Any
+import subprocess
+import sys
 
-import pytest
 from click.testing import CliRunner, Result
 
 from collsync.cli import main
@@ -15,7 +16,7 @@ from collsync.sandbox import AKINON_EMAIL, AKINON_PASSWORD
 from collsync.state import State
 from collsync.target import AkinonClient
 
-from .conftest import Sandbox
+from .conftest import ENV, Sandbox
 
 
 def cli(*args: str) -> Result:
@@ -30,23 +31,35 @@ def named(sandbox: Sandbox, name: str) -> list[int]:
     )
 
 
+# The process dies the moment Akinon has answered a create, before collsync records it.
+DIES_AFTER_A_CREATE = """
+import os, sys
+from collsync.target import AkinonClient
+create = AkinonClient.create_collection
+async def dies(self, name, status="private"):
+    await create(self, name, status)
+    os._exit(9)
+AkinonClient.create_collection = dies
+from collsync.cli import main
+sys.exit(main())
+"""
+
+
 def test_a_crash_after_a_recreate_was_sent_adopts_it_instead_of_creating_it_twice(
-    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+    sandbox: Sandbox,
 ) -> None:
     config, first = str(sandbox.config), sandbox.seed.store.collections[0]
     assert cli("migrate", "-c", config, "--id", first["id"]).exit_code == 0
     [old] = named(sandbox, first["name"])
     sandbox.akinon.delete_collection(sandbox.akinon.collections[old])  # deleted by hand
 
-    create = AkinonClient.create_collection
-
-    async def dies_after_sending(self: AkinonClient, name: str, status: Any = "private") -> Any:
-        await create(self, name, status)
-        raise KeyboardInterrupt  # the process dies before the answer is recorded
-
-    monkeypatch.setattr(AkinonClient, "create_collection", dies_after_sending)
-    cli("migrate", "-c", config, "--id", first["id"])
-    monkeypatch.setattr(AkinonClient, "create_collection", create)
+    died = subprocess.run(
+        [sys.executable, "-c", DIES_AFTER_A_CREATE, "migrate", "-c", config, "--id", first["id"]],
+        env={**os.environ, **ENV},
+        capture_output=True,
+        timeout=120,
+    )
+    assert died.returncode == 9, died.stderr
     state = State.open(sandbox.tmp / "state.db")
     assert [e.operation.value for e in state.journal.open_intents()] == ["create"]
     state.close()

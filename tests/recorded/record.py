@@ -84,7 +84,7 @@ async def record(directory: Path = CASSETTES) -> Recording:
                 commerce_url, email=AKINON_EMAIL, password=AKINON_PASSWORD, limits=LIMITS
             ) as akinon:
                 akinon_seen = await akinon_conversation(akinon, product_pks(data))
-                jar = {akinon.csrf_token} - {None}
+                jar = {akinon.auth.csrf_token} - {None}
     state = commerce_app.state.sandbox.data
     issued = set(state._by_session) | set(state._by_token)  # the sandbox's own record
     secrets = {STORE_API_KEY, AKINON_PASSWORD} | {str(s) for s in jar} | issued

@@ -55,7 +55,7 @@ async def test_akinon_conversation_replays_from_the_cassette() -> None:
     assert seen["items"] == [product_pks(seed())[1]]
     assert cassette.all_played
     # the replayed login handed out placeholders, and the client used them as real ones
-    assert client.csrf_token == scrub.CSRF
+    assert client.auth.csrf_token == scrub.CSRF
 
 
 def test_committed_cassettes_hold_only_placeholders() -> None:

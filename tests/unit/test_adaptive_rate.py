@@ -9,7 +9,7 @@ from collections.abc import Callable, Generator
 
 import pytest
 
-from collsync.http import AdaptiveRate, Turn
+from collsync.pacing import AdaptiveRate, Turn
 
 
 class Clock:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING, Any
 
 import click
 
-from collsync import aio
 from collsync.commands.options import config_option, logging_options
 from collsync.config import Config, load_config
 from collsync.logging import get_logger
@@ -49,7 +49,7 @@ def check(config_path: Path) -> None:
       collsync check -c config/sandbox.toml
     """
     config = load_config(config_path)
-    found = aio.run(run_check(config))
+    found = asyncio.run(run_check(config))
     log.info("collsync.check.ok", **found)
     products = found["store_products"]
     click.echo(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 from pathlib import Path
@@ -11,7 +12,6 @@ import click
 import httpx
 from rich.console import Console
 
-from collsync import aio
 from collsync.commands.options import logging_options
 from collsync.commands.progress import StageProgress
 from collsync.commands.report import print_summary
@@ -119,11 +119,11 @@ def demo(directory: Path, collections: int) -> None:
         )
 
         console.rule("4. The store changes: `collsync diff` shows what a sync would do")
-        changed = aio.run(_rename_one(store_url, seed.store.collections[0]))
+        changed = asyncio.run(_rename_one(store_url, seed.store.collections[0]))
         console.print(f"Renamed in the store: {seed.store.collections[0]['name']!r} -> {changed!r}")
         with StageProgress() as progress:
             request = RunRequest("diff", Scope(SYNC_FULL), preview=True, resumable=False)
-            shown = aio.run(run(config, request, progress=progress)).preview
+            shown = asyncio.run(run(config, request, progress=progress)).preview
         assert shown is not None
         report = shown.report
         click.echo(render(report, "table", color=console.is_terminal, width=console.width))
@@ -148,7 +148,7 @@ def demo(directory: Path, collections: int) -> None:
 def _migrate(config: Config) -> RunSummary:
     request = RunRequest("migrate", Scope(MIGRATE, bookkeeping="reconciled"))
     with StageProgress() as progress:
-        return aio.run(run(config, request, progress=progress)).summary
+        return asyncio.run(run(config, request, progress=progress)).summary
 
 
 def _writes(app: Any) -> int:

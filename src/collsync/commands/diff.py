@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
 import click
 
-from collsync import aio
 from collsync.commands.migrate import Selection, filter_options
 from collsync.commands.options import config_option, logging_options, report_options
 from collsync.commands.progress import StageProgress
@@ -71,7 +71,7 @@ def diff_command(
         save_plan=save_plan is not None,
     )
     with StageProgress() as progress:
-        result = aio.run(run(config, request, progress=progress))
+        result = asyncio.run(run(config, request, progress=progress))
     assert result.preview is not None
     report = result.preview.report
     show_report(report, fmt, output)
@@ -111,6 +111,6 @@ def apply_command(config_path: Path, plan_path: Path, no_verify: bool) -> None:
         verify=not no_verify,
     )
     with StageProgress() as progress:
-        result = aio.run(run(config, request, progress=progress))
+        result = asyncio.run(run(config, request, progress=progress))
     print_summary(result.summary)
     click.get_current_context().exit(result.summary.exit_code)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -9,7 +10,6 @@ from typing import TYPE_CHECKING, Any
 import click
 from pydantic import ValidationError
 
-from collsync import aio
 from collsync.commands.options import config_option, logging_options, report_options
 from collsync.commands.progress import StageProgress
 from collsync.commands.report import print_summary, show_report
@@ -148,7 +148,7 @@ def migrate_command(
         verify=not no_verify,
     )
     with StageProgress() as progress:
-        result = aio.run(run(config, request, progress=progress))
+        result = asyncio.run(run(config, request, progress=progress))
     if result.preview is not None:
         show_report(result.preview.report, fmt, output)
     else:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import sys
 from typing import TYPE_CHECKING
 
 import click
 
-from collsync import aio
 from collsync.commands.options import config_option, logging_options, report_options
 from collsync.commands.progress import StageProgress
 from collsync.commands.report import print_summary, show_report
@@ -83,7 +83,7 @@ def rollback_command(
     )
     # no progress bars under the confirmation prompt
     with StageProgress(enabled=None if dry_run or yes else False) as progress:
-        result = aio.run(run(config, request, progress=progress))
+        result = asyncio.run(run(config, request, progress=progress))
     if dry_run:
         assert result.preview is not None
         show_report(result.preview.report, fmt, output)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from pathlib import Path
 from typing import Any
 
 import click
 
-from collsync import aio
 from collsync.commands.options import logging_options
 from collsync.errors import ConfigError
 from collsync.logging import get_logger
@@ -247,4 +247,4 @@ def serve(
         )
         click.echo(banner)
 
-    aio.run(serve_all(servers, on_ready=ready))
+    asyncio.run(serve_all(servers, on_ready=ready))

@@ -8,6 +8,7 @@ holds the lock (that run writes them); files are replaced atomically.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import tempfile
@@ -19,7 +20,6 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from collsync import aio
 from collsync.commands.options import config_option, logging_options, report_options
 from collsync.commands.progress import StageProgress
 from collsync.commands.report import print_summary, show_report
@@ -229,7 +229,7 @@ def sync_command(
     error: CollsyncError | None = None
     try:
         with StageProgress(enabled=False if summary_json else None) as progress:
-            result = aio.run(run(config, request, progress=progress))
+            result = asyncio.run(run(config, request, progress=progress))
     except LockHeldError:
         raise  # the run holding the lock writes the summary and the metrics
     except CollsyncError as exc:
