@@ -115,3 +115,15 @@ def test_every_command_of_the_design_exists() -> None:
         "apply",
         "check",
     }
+
+
+def test_the_command_list_says_what_each_command_says_of_itself() -> None:
+    """`collsync --help` lists commands without importing them: its lines must not drift."""
+    from collsync.cli import COMMANDS
+
+    group = main
+    with click.Context(group) as ctx:
+        for name, (_target, listed) in COMMANDS.items():
+            command = group.get_command(ctx, name)
+            assert command is not None
+            assert command.get_short_help_str(limit=1000) == listed, name

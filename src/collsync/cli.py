@@ -11,10 +11,10 @@ import importlib
 from typing import Any
 
 import click
+from click.utils import make_default_short_help
 
 from collsync import __version__
 from collsync.errors import EXIT_FATAL, CollsyncError
-from collsync.logging import redact
 
 
 class _Group(click.Group):
@@ -27,14 +27,24 @@ class _Group(click.Group):
         target = COMMANDS.get(cmd_name)
         if target is None:
             return None
-        module, attribute = target.split(":")
+        module, attribute = target[0].split(":")
         command: click.Command = getattr(importlib.import_module(module), attribute)
         return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The command list from :data:`COMMANDS`: ``collsync --help`` imports no command."""
+        names = self.list_commands(ctx)
+        limit = formatter.width - 6 - max(len(name) for name in names)
+        rows = [(name, make_default_short_help(COMMANDS[name][1], limit)) for name in names]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except CollsyncError as exc:
+            from collsync.logging import redact
+
             click.echo(f"error: {redact(str(exc))}", err=True)
             ctx.exit(exc.exit_code)
         except KeyboardInterrupt:
@@ -56,18 +66,52 @@ def main() -> None:
     """
 
 
-# Commands load on first use: a cron run of `collsync sync` imports neither the sandbox nor rich
-# report renderers. "name": "module:attribute".
+# Commands load on first use: `collsync --help` imports none of them, and a cron run of
+# `collsync sync` imports neither the sandbox nor the report renderers.
+# "name": ("module:attribute", its short help, as the command's own help says it).
 COMMANDS = {
-    "apply": "collsync.commands.diff:apply_command",
-    "check": "collsync.commands.check:check",
-    "demo": "collsync.commands.demo:demo",
-    "diff": "collsync.commands.diff:diff_command",
-    "export-map": "collsync.commands.export:export_map",
-    "failures": "collsync.commands.status:failures",
-    "migrate": "collsync.commands.migrate:migrate_command",
-    "rollback": "collsync.commands.rollback:rollback_command",
-    "sandbox": "collsync.commands.sandbox:sandbox",
-    "status": "collsync.commands.status:status",
-    "sync": "collsync.commands.sync:sync_command",
+    "apply": (
+        "collsync.commands.diff:apply_command",
+        "Apply a plan saved by `collsync diff --save-plan`, exactly; refuse if it is stale.",
+    ),
+    "check": (
+        "collsync.commands.check:check",
+        "Check a config: validate it, reach the store and log in to Akinon.",
+    ),
+    "demo": (
+        "collsync.commands.demo:demo",
+        "Show the whole job on the sandbox: a real migration, a no-op rerun, and a diff.",
+    ),
+    "diff": (
+        "collsync.commands.diff:diff_command",
+        "Show what `sync --full` (or `--mirror`) would change, writing nothing.",
+    ),
+    "export-map": (
+        "collsync.commands.export:export_map",
+        "Export the map of migrated collections: old slug -> Akinon slug and public URL.",
+    ),
+    "failures": (
+        "collsync.commands.status:failures",
+        "List records that failed, with the reason, the stage, and when they are tried again.",
+    ),
+    "migrate": (
+        "collsync.commands.migrate:migrate_command",
+        "Migrate collections to Akinon; resumes an unfinished run, never creates twice.",
+    ),
+    "rollback": (
+        "collsync.commands.rollback:rollback_command",
+        "Delete on Akinon the collections collsync created (all, or those of run N).",
+    ),
+    "sandbox": (
+        "collsync.commands.sandbox:sandbox",
+        "Local stand-ins for the Commerscale store and Akinon Commerce, to rehearse a migration.",
+    ),
+    "status": (
+        "collsync.commands.status:status",
+        "Show the last runs, what is mapped, and what failed.",
+    ),
+    "sync": (
+        "collsync.commands.sync:sync_command",
+        "Bring Akinon up to date with the store; the job to run from cron.",
+    ),
 }

@@ -4,6 +4,9 @@ Redaction happens in the processor chain, so no renderer ever sees a secret: val
 secret-looking keys (api key, password, token, cookie, CSRF, authorization) are replaced, and
 every secret value registered with :func:`register_secret` is masked wherever it appears, even
 inside a message or a URL.
+
+structlog is imported at the first event, not before: a command that logs nothing (``--help``,
+``status``) does not pay for it (with rich installed it imports rich's traceback module).
 """
 
 from __future__ import annotations
@@ -12,8 +15,6 @@ import logging
 import re
 import sys
 from typing import Any
-
-import structlog
 
 REDACTED = "***"
 LEVELS = ("debug", "info", "warning", "error", "critical")
@@ -58,11 +59,22 @@ def debug_enabled() -> bool:
     return _debug
 
 
+_settings: tuple[bool, str] | None = None  # (json_logs, level) set by configure()
+
+
 def configure(*, json_logs: bool = False, level: str = "info") -> None:
-    """Configure structlog for the CLI. Logs go to stderr; stdout is kept for reports."""
-    global _debug
+    """Configure logging for the CLI. Logs go to stderr; stdout is kept for reports."""
+    global _debug, _settings
+    _debug = logging.getLevelNamesMapping()[level.upper()] <= logging.DEBUG
+    _settings = (json_logs, level)
+    if "structlog" in sys.modules:  # already in use: follow the new settings now
+        _apply(json_logs, level)
+
+
+def _apply(json_logs: bool, level: str) -> None:
+    import structlog
+
     numeric = logging.getLevelNamesMapping()[level.upper()]
-    _debug = numeric <= logging.DEBUG
     renderer: Any
     if json_logs:
         renderer = structlog.processors.JSONRenderer(ensure_ascii=False)
@@ -86,7 +98,26 @@ def configure(*, json_logs: bool = False, level: str = "info") -> None:
     )
 
 
+class _Logger:
+    """A module-level logger that imports (and configures) structlog at its first event."""
+
+    def __init__(self, component: str) -> None:
+        self._component = component
+        self._logger: Any = None
+
+    def __getattr__(self, method: str) -> Any:
+        if self._logger is None:
+            import structlog
+
+            global _settings
+            if _settings is not None:
+                _apply(*_settings)
+                _settings = None
+            # A lazy proxy: it follows a later configure() (e.g. --json-logs).
+            self._logger = structlog.get_logger(component=self._component)
+        return getattr(self._logger, method)
+
+
 def get_logger(name: str) -> Any:
     """A logger whose events carry ``component=name``; event names are namespaced by the caller."""
-    # A lazy proxy: module-level loggers follow a later configure() (e.g. --json-logs).
-    return structlog.get_logger(component=name)
+    return _Logger(name)

@@ -9,13 +9,14 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import pydantic_core
-import sqlite_utils
 
 from collsync.text import escape_surrogates
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
+
+    import sqlite_utils
 
 BUSY_TIMEOUT = 5.0
 """Seconds a write waits for another process's transaction before giving up."""
@@ -56,7 +57,16 @@ class Database:
         conn.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL survives a process crash
         conn.execute("PRAGMA foreign_keys=ON")
         self.conn = conn
-        self.utils = sqlite_utils.Database(conn)
+        self._utils: sqlite_utils.Database | None = None
+
+    @property
+    def utils(self) -> sqlite_utils.Database:
+        """sqlite-utils on this connection (imported when first needed: reading needs none)."""
+        if self._utils is None:
+            import sqlite_utils
+
+            self._utils = sqlite_utils.Database(self.conn)
+        return self._utils
 
     def close(self) -> None:
         self.conn.close()
