@@ -7,16 +7,18 @@ are resolved against the config file's folder, so a config works from any workin
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import re
 import tomllib
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
     AnyHttpUrl,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     SecretStr,
@@ -26,11 +28,14 @@ from pydantic import (
 )
 
 from collsync.errors import ConfigError
+from collsync.values import Status
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 SECRET_KEYS = {("source", "api_key"), ("target", "password"), ("target", "token")}
 
 Seconds = Annotated[float, Field(gt=0, le=3600)]
+Duration = Annotated[timedelta, BeforeValidator(lambda value: parse_duration(value))]
+"""A config duration: ``30s``, ``15m``, ``24h``, ``7d``."""
 PerSecond = Annotated[float, Field(gt=0)]
 
 
@@ -89,11 +94,6 @@ class ProductsConfig(_Section):
     path: Path | None = None
     """``resolve = "sku-map"``: CSV with columns sku, product_pk."""
 
-    @model_validator(mode="after")
-    def _path_for_map(self) -> ProductsConfig:
-        if self.resolve == "sku-map" and self.path is None:
-            raise ValueError('path is required when resolve = "sku-map"')
-        return self
 
 
 class TargetConfig(_Section):
@@ -120,7 +120,7 @@ class StatusRule(_Section):
 
     slug: str | None = None
     name: str | None = None
-    status: Literal["public", "private"]
+    status: Status
 
     @model_validator(mode="after")
     def _one_pattern(self) -> StatusRule:
@@ -128,9 +128,14 @@ class StatusRule(_Section):
             raise ValueError("a rule matches exactly one of slug or name")
         return self
 
+    def matches(self, slug: str, name: str) -> bool:
+        if self.slug is not None:
+            return fnmatch.fnmatchcase(slug, self.slug)
+        return self.name is not None and fnmatch.fnmatchcase(name, self.name)
+
 
 class TransformConfig(_Section):
-    status: Literal["public", "private"] = "public"
+    status: Status = "public"
     name_template: str = "{name}"
     note_template: str = "{note}"
     rules: list[StatusRule] = Field(default_factory=list)
@@ -147,9 +152,9 @@ class RunConfig(_Section):
 
 
 class SyncConfig(_Section):
-    reconcile_every: str = "24h"
-    overlap: str = "1h"
-    retry_backoff: str = "5m"
+    reconcile_every: Duration = timedelta(hours=24)
+    overlap: Duration = timedelta(hours=1)
+    retry_backoff: Duration = timedelta(minutes=5)
     """First wait before a failed record is tried again; it doubles with each failure."""
     retry_limit: int = Field(5, ge=1, le=100)
     """Failures after which a record is parked until `collsync failures --retry`."""
@@ -164,12 +169,6 @@ class SyncConfig(_Section):
         parse_max_deletes(value, 100)
         return value
 
-    @field_validator("reconcile_every", "overlap", "retry_backoff")
-    @classmethod
-    def _duration(cls, value: str) -> str:
-        parse_duration(value)
-        return value
-
 
 class Config(_Section):
     source: SourceConfig
@@ -180,6 +179,17 @@ class Config(_Section):
     state: StateConfig = Field(default_factory=StateConfig)
     run: RunConfig = Field(default_factory=RunConfig)
     sync: SyncConfig = Field(default_factory=SyncConfig)
+
+    @model_validator(mode="after")
+    def _sku_map_path(self) -> Config:
+        # Here, not in ProductsConfig: a config without [products] gets its defaults, and an
+        # error raised while making them would name no key.
+        if self.products.resolve == "sku-map" and self.products.path is None:
+            raise ValueError(
+                'products.path: required when products.resolve = "sku-map" (the default); '
+                'or set resolve = "identity"'
+            )
+        return self
 
 
 def parse_max_deletes(text: str, mapped: int) -> int:
@@ -202,12 +212,25 @@ def parse_max_deletes(text: str, mapped: int) -> int:
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd])\s*$")
 
 
-def parse_duration(text: str) -> float:
-    """``"90s"``, ``"15m"``, ``"24h"``, ``"7d"`` -> seconds."""
-    match = _DURATION.match(text)
+def parse_duration(value: Any) -> Any:
+    """``"90s"``, ``"15m"``, ``"24h"``, ``"7d"`` -> a ``timedelta`` (anything else is left to
+    pydantic, which refuses it by name)."""
+    if not isinstance(value, str):
+        return value
+    match = _DURATION.match(value)
     if not match:
-        raise ValueError(f"{text!r} is not a duration like 30s, 15m, 24h or 7d")
-    return float(match[1]) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[match[2]]
+        raise ValueError(f"{value!r} is not a duration like 30s, 15m, 24h or 7d")
+    unit = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}[match[2]]
+    return timedelta(**{unit: float(match[1])})
+
+
+def format_duration(value: timedelta) -> str:
+    """A duration as it is written in the config: ``24h``, ``90s``."""
+    seconds = value.total_seconds()
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds / size:g}{unit}"
+    return f"{seconds:g}s"
 
 
 def _expand(value: Any, path: tuple[str, ...], env: dict[str, str]) -> Any:
@@ -249,7 +272,7 @@ def _resolve_paths(data: dict[str, Any], base: Path) -> None:
 def _describe(error: ValidationError) -> str:
     lines = []
     for item in error.errors():
-        key = ".".join(str(p) for p in item["loc"]) or "(top level)"
+        key = ".".join(str(p) for p in item["loc"])
         message = item["msg"].removeprefix("Value error, ")
         if item["type"] == "extra_forbidden":
             message = "unknown key (check its spelling and section)"
@@ -259,7 +282,7 @@ def _describe(error: ValidationError) -> str:
         if item["type"] not in ("missing", "extra_forbidden") and not isinstance(got, dict):
             redacted = "***" if any(s in key for s in ("api_key", "password", "token")) else got
             message = f"{message} (got {redacted!r})"
-        lines.append(f"{key}: {message}")
+        lines.append(f"{key}: {message}" if key else message)  # a whole-config rule names its keys
     return "invalid config:\n  " + "\n  ".join(lines)
 
 

@@ -9,10 +9,12 @@
     ├── DeleteGuardError            exit 1: the plan deletes more than --max-deletes allows
     ├── StalePlanError              exit 1: a saved plan no longer fits the world; nothing written
     ├── RecordFailed                skip the record: recorded as a failure, the run goes on
+    ├── TransformError              skip the record: it cannot be carried over as configured
     └── ServiceError                a call to the store or Akinon failed (names the endpoint)
         ├── AuthenticationError     credentials refused (bad API key, login, 401 after re-login)
         ├── NotFoundError           the record or handler does not exist
         ├── RejectedError           clean 4xx / error body: nothing changed; keeps field messages
+        │   └── AlreadyInCollectionError  the product is in the collection: the desired state
         ├── ThrottledError          429 after the retries ran out; carries Retry-After
         ├── TransientError          5xx, timeouts, connection errors: worth retrying
         │   ├── NotSentError        provably not carried out (never reached the service, or
@@ -79,6 +81,10 @@ class RecordFailed(CollsyncError):
         self.stage, self.kind, self.reason = stage, kind, reason
 
 
+class TransformError(CollsyncError):
+    """A source collection cannot be carried over as configured (the message says why)."""
+
+
 class ServiceError(CollsyncError):
     """A request to one of the two services failed.
 
@@ -118,6 +124,10 @@ class RejectedError(ServiceError):
     def __init__(self, message: str, *, fields: dict[str, list[str]] | None = None, **kw: Any):
         self.fields = fields or {}
         super().__init__(message, **kw)
+
+
+class AlreadyInCollectionError(RejectedError):
+    """The product is in the collection already: the desired state holds."""
 
 
 class ThrottledError(ServiceError):

@@ -14,12 +14,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from collsync.akinon_auth import LOGIN, AkinonAuth, field_messages, summary
 from collsync.errors import (
+    AlreadyInCollectionError,
     AuthenticationError,
     NotFoundError,
     ProtocolError,
@@ -28,6 +29,7 @@ from collsync.errors import (
 )
 from collsync.http import Limits, ServiceClient, decode_json
 from collsync.logging import get_logger
+from collsync.values import Status
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable
@@ -43,11 +45,6 @@ M = TypeVar("M", bound=BaseModel)
 COLLECTIONS = "/wishlists/user-collections/"
 ITEMS = "/wishlists/user-collection-items/"
 PUBLIC = "/wishlists/user-collection/"
-Status = Literal["public", "private"]
-
-
-class AlreadyInCollectionError(RejectedError):
-    """The product is in the collection already: the desired state holds."""
 
 
 class Product(BaseModel):

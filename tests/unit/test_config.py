@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from collsync.config import load_config, parse_config, parse_duration
+from collsync.config import format_duration, load_config, parse_config, parse_duration
 from collsync.errors import EXIT_USAGE, ConfigError
 
 REPO = Path(__file__).resolve().parents[2]
@@ -73,7 +73,7 @@ def test_literal_secret_is_refused() -> None:
         ({"source": {"url": "not a url"}}, r"source\.url: "),
         ({"items": {"from": "ftp"}}, r"items\.from: .*'store', 'file' or 'none'"),
         ({"items": {"from": "file"}}, r'items: path is required when from = "file"'),
-        ({"products": {"resolve": "sku-map"}}, r"products: path is required"),
+        ({"products": {"resolve": "sku-map"}}, r"products\.path: required when"),
         ({"transform": {"status": "hidden"}}, r"transform\.status: "),
         ({"run": {"concurrency": 0}}, r"run\.concurrency: .*greater than or equal to 1"),
         ({"run": {"concurency": 4}}, r"run\.concurency: unknown key"),
@@ -119,5 +119,17 @@ def test_unreadable_and_invalid_toml(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("text", "seconds"), [("90s", 90), ("15m", 900), ("24h", 86400)])
-def test_durations(text: str, seconds: float) -> None:
-    assert parse_duration(text) == seconds
+def test_durations_are_read_once_into_time_spans(text: str, seconds: float) -> None:
+    assert parse_duration(text).total_seconds() == seconds
+    assert parse_duration(format_duration(parse_duration(text))) == parse_duration(text)
+
+
+def test_a_bad_duration_names_its_key() -> None:
+    data = {
+        "source": {"url": "http://s", "api_key": "${K}"},
+        "target": {"url": "http://t", "token": "${K}"},
+        "products": {"resolve": "identity"},
+        "sync": {"overlap": "an hour"},
+    }
+    with pytest.raises(ConfigError, match=r"sync.overlap: 'an hour' is not a duration like 30s"):
+        parse_config(data, env={"K": "k"})

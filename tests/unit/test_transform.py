@@ -8,8 +8,12 @@ from typing import Any
 
 import pytest
 
+from collsync.config import StatusRule, TransformConfig
+from collsync.errors import TransformError
 from collsync.pipeline.models import SourceItem
-from collsync.pipeline.transform import Rules, StatusRule, TransformError, transform
+from collsync.pipeline.transform import transform
+
+Rules = TransformConfig  # the transform takes the config's own section
 
 RAW: dict[str, Any] = {
     "id": "00000000-0000-0000-0000-000000000001",
@@ -42,7 +46,10 @@ def test_templates_and_first_matching_rule_win() -> None:
         status="private",
         name_template="{name} ({slug})",
         note_template="{sku}: {note}",
-        rules=(StatusRule("public", slug="yaz-*"), StatusRule("private", name="Yaz*")),
+        rules=[
+            StatusRule(status="public", slug="yaz-*"),
+            StatusRule(status="private", name="Yaz*"),
+        ],
     )
     desired = transform(RAW, [SourceItem("SKU-1", note="not")], rules, resolve)
     assert desired.name == "Yaz İndirimi (yaz-indirimi)"
@@ -51,7 +58,7 @@ def test_templates_and_first_matching_rule_win() -> None:
 
 
 def test_no_rule_matching_gives_the_default() -> None:
-    rules = Rules(status="private", rules=(StatusRule("public", name="Kış*"),))
+    rules = Rules(status="private", rules=[StatusRule(status="public", name="Kış*")])
     assert transform(RAW, [], rules, resolve).status == "private"
 
 

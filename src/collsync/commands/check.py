@@ -10,7 +10,8 @@ import click
 from collsync.commands.options import config_option, logging_options
 from collsync.config import Config, load_config
 from collsync.logging import get_logger
-from collsync.source import CollectionFilters, StoreClient
+from collsync.pipeline.scope import config_filters
+from collsync.source import StoreClient
 from collsync.target import AkinonClient
 
 if TYPE_CHECKING:
@@ -21,7 +22,7 @@ log = get_logger("collsync.check")
 
 async def run_check(config: Config) -> dict[str, Any]:
     """Count what the store offers and log in to Akinon; returns what was found."""
-    filters = CollectionFilters.model_validate(config.source.filters.model_dump())
+    filters = config_filters(config)
     async with StoreClient.from_config(config) as store:
         collections = await store.count_collections(filters)
         products = None

@@ -44,10 +44,11 @@ if TYPE_CHECKING:
 
     from collsync.pipeline.extract import Progress
     from collsync.pipeline.failure_log import FailureLog
-    from collsync.pipeline.models import DesiredCollection, Status
+    from collsync.pipeline.models import DesiredCollection
     from collsync.pipeline.plan import Plan, Removals
     from collsync.state import State
     from collsync.target import AkinonClient, Collection
+    from collsync.values import Status
 
 log = get_logger("collsync.execute")
 

@@ -12,8 +12,9 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from collsync.errors import TransformError
 from collsync.pipeline.models import Failure, Mapping
-from collsync.pipeline.transform import Rules, StatusRule, TransformError, transform
+from collsync.pipeline.transform import transform
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -23,16 +24,6 @@ if TYPE_CHECKING:
     from collsync.pipeline.models import ActualCollection, DesiredCollection, SourceItem
     from collsync.pipeline.plan import Mode
     from collsync.state import MapEntry, StagedCollection, StagedItem, State
-
-
-def rules_from(config: Config) -> Rules:
-    t = config.transform
-    return Rules(
-        status=t.status,
-        name_template=t.name_template,
-        note_template=t.note_template,
-        rules=tuple(StatusRule(status=r.status, slug=r.slug, name=r.name) for r in t.rules),
-    )
 
 
 def mapping_of(state: State, entry: MapEntry) -> Mapping:
@@ -71,7 +62,7 @@ class StateInputs:
     """Filled while :meth:`collections` is read: source field -> collections that have it."""
 
     def __post_init__(self) -> None:
-        self._rules = rules_from(self.config)
+        self._rules = self.config.transform
         self._by_identity = self.config.products.resolve == "identity"
         self._uncertain: frozenset[str] | None = None  # known once the store has been read
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any
 
-Status = Literal["public", "private"]
+if TYPE_CHECKING:
+    from collsync.values import Status
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from collsync.config import parse_duration, parse_max_deletes
+from collsync.config import parse_max_deletes
 from collsync.errors import (
     EXIT_FATAL,
     EXIT_OK,
@@ -243,7 +243,7 @@ def _finish(ctx: RunContext, request: RunRequest, summary: RunSummary, status: s
     if status == "done":
         ctx.state.failures.schedule_retries(
             ctx.run_id,
-            backoff=parse_duration(ctx.config.sync.retry_backoff),
+            backoff=ctx.config.sync.retry_backoff.total_seconds(),
             limit=ctx.config.sync.retry_limit,
         )
     ctx.state.runs.finish(ctx.run_id, status, summary.to_dict())

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Literal
 
-from collsync.config import parse_duration
+from collsync.config import format_duration
 from collsync.errors import ConfigError
 from collsync.pipeline.plan import SYNC, SYNC_FULL, SYNC_MIRROR, Mode
 from collsync.source import CollectionFilters
@@ -53,7 +53,7 @@ class Scope:
 
 
 def config_filters(config: Config) -> CollectionFilters:
-    return CollectionFilters.model_validate(config.source.filters.model_dump())
+    return CollectionFilters.model_validate(config.source.filters.model_dump())  # the one place
 
 
 def merge_filters(config: Config, cli: CollectionFilters) -> CollectionFilters:
@@ -97,7 +97,7 @@ def sync_scope(state: State, config: Config, choice: SyncChoice) -> Scope:
         mode = SYNC_MIRROR if choice.mirror else SYNC_FULL
         return Scope(mode, base, bookkeeping="reconciled", label="full", reason=reason)
     mark = datetime.fromisoformat(str(state.checkpoints.get(WATERMARK)["createdon"]))
-    since = mark - timedelta(seconds=parse_duration(config.sync.overlap))
+    since = mark - config.sync.overlap
     return Scope(
         SYNC,
         base.model_copy(update={"createdon_min": since}),
@@ -116,8 +116,8 @@ def _full_reason(state: State, config: Config, choice: SyncChoice) -> str | None
     last = state.checkpoints.get(RECONCILED)
     if last is None or state.checkpoints.get(WATERMARK) is None:
         return "first sync"
-    if time.time() - float(last["at"]) >= parse_duration(config.sync.reconcile_every):
-        return f"reconcile_every ({config.sync.reconcile_every}) has passed"
+    if time.time() - float(last["at"]) >= config.sync.reconcile_every.total_seconds():
+        return f"reconcile_every ({format_duration(config.sync.reconcile_every)}) has passed"
     return None
 
 

@@ -6,45 +6,20 @@ in ``diff`` and in ``migrate``.
 
 from __future__ import annotations
 
-import fnmatch
 import hashlib
 import json
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from collsync.errors import TransformError
 from collsync.pipeline.models import DesiredCollection, DesiredItem, ItemProblem, SourceItem
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
-    from collsync.pipeline.models import Status
+    from collsync.config import TransformConfig
 
 MAX_NAME = 255
 DROPPED_FIELDS = ("description", "seopagetitle", "seometakeywords", "seopagedescription", "author")
-
-
-@dataclass(frozen=True, slots=True)
-class StatusRule:
-    status: Status
-    slug: str | None = None
-    name: str | None = None
-
-    def matches(self, slug: str, name: str) -> bool:
-        if self.slug is not None:
-            return fnmatch.fnmatchcase(slug, self.slug)
-        return self.name is not None and fnmatch.fnmatchcase(name, self.name)
-
-
-@dataclass(frozen=True, slots=True)
-class Rules:
-    status: Status = "public"
-    name_template: str = "{name}"
-    note_template: str = "{note}"
-    rules: tuple[StatusRule, ...] = ()
-
-
-class TransformError(ValueError):
-    """The collection cannot be carried over as configured (its message says why)."""
 
 
 def content_hash(raw: dict[str, Any], items: Sequence[SourceItem]) -> str:
@@ -67,7 +42,7 @@ def _render(template: str, fields: dict[str, str], what: str) -> str:
 def transform(
     raw: dict[str, Any],
     items: Sequence[SourceItem],
-    rules: Rules,
+    rules: TransformConfig,
     resolve: Callable[[SourceItem], int | None],
 ) -> DesiredCollection:
     """The desired Akinon collection for one valid source record."""
