@@ -95,7 +95,6 @@ class ProductsConfig(_Section):
     """``resolve = "sku-map"``: CSV with columns sku, product_pk."""
 
 
-
 class TargetConfig(_Section):
     url: AnyHttpUrl
     email: str | None = None

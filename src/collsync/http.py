@@ -69,6 +69,20 @@ class Limits:
     """The longest ``Retry-After`` honoured; a longer one is reported instead of waited out."""
 
 
+def retry_wait(exc: Exception, limits: Limits) -> bool | float:
+    """Whether a failed request is sent again, and after how long (stamina's retry hook):
+    ``True`` after the usual backoff, a number after that many seconds, ``False`` never."""
+    if isinstance(exc, ThrottledError):
+        if exc.retry_after is None:
+            return True
+        # A hint longer than we are willing to wait ends the retries: the record fails now and
+        # a later run picks it up, instead of a cron job sleeping for hours.
+        return exc.retry_after if exc.retry_after <= limits.retry_after_max else False
+    if isinstance(exc, NotSentError):
+        return True
+    return isinstance(exc, TransientError) and not isinstance(exc, OutcomeUnknownError)
+
+
 def parse_retry_after(value: str | None) -> float | None:
     """Seconds from a ``Retry-After`` header; ``None`` when absent, unparsable or <= 0 (no hint)."""
     if value is None:
@@ -215,15 +229,7 @@ class ServiceClient:
         where: dict[str, Any] = {"service": self.service, "endpoint": endpoint}
 
         def retry_hook(exc: Exception) -> bool | float:
-            if isinstance(exc, ThrottledError):
-                if exc.retry_after is None:
-                    return True
-                # A hint longer than we are willing to wait ends the retries: the record fails
-                # now and a later run picks it up, instead of a cron job sleeping for hours.
-                return exc.retry_after if exc.retry_after <= self.limits.retry_after_max else False
-            if isinstance(exc, NotSentError):
-                return True
-            return isinstance(exc, TransientError) and not isinstance(exc, OutcomeUnknownError)
+            return retry_wait(exc, self.limits)
 
         async def once() -> T | httpx.Response:
             request = self._client.build_request(

@@ -24,8 +24,6 @@ import time
 from collections import deque
 from typing import TYPE_CHECKING
 
-from aiolimiter import AsyncLimiter
-
 from collsync.logging import get_logger
 
 if TYPE_CHECKING:
@@ -34,19 +32,11 @@ if TYPE_CHECKING:
 log = get_logger("collsync.pacing")
 
 
-def _limiter(rate: float | None) -> AsyncLimiter | None:
-    """An aiolimiter bucket for ``rate`` requests a second holding a second's worth."""
-    if not rate:
-        return None
-    capacity = max(1.0, rate)  # the bucket must hold at least one whole request
-    return AsyncLimiter(capacity, capacity / rate)
-
-
 class AdaptiveRate:
     """Requests per second that follow what the service accepts (AIMD).
 
-    No pacing until the service first refuses too much, beyond the configured ceiling
-    (aiolimiter's bucket). When more than ``tolerance`` of the last second's answers are 429,
+    No pacing until the service first refuses too much, but for the configured ceiling (requests
+    evenly spaced at it). When more than ``tolerance`` of the last second's answers are 429,
     the rate is cut to ``decrease`` times what was really being sent, or to what the service
     accepted since it began refusing when that is known and lower; from then on requests are
     evenly spaced at the adapted rate. Only a request paced at the current rate can cut it
@@ -101,7 +91,6 @@ class AdaptiveRate:
         self._clock = clock
         self._sleep = sleep
         self.rate: float | None = ceiling
-        self._limiter = _limiter(ceiling)
         self._cuts = 0
         self._step = 0.0  # additive increase per second; 0 until the first cut
         self._turns = 0  # turns handed out since pacing began
@@ -131,13 +120,10 @@ class AdaptiveRate:
 
     async def acquire(self) -> Turn:
         """Wait for this request's turn; returns it, to be handed back with the answer."""
-        if self._limiter is not None:
-            await self._limiter.acquire()
         paced_under = self._cuts
         now = self._clock()
-        if self.rate is not None and self._step:
-            # Spaced here, not by a new aiolimiter: its rate is fixed when it is built, and
-            # requests already waiting on it would keep the old rate. A waiting request looks
+        if self.rate is not None and (self._step or self.ceiling):
+            # Turns are evenly spaced at the rate, on the injected clock. A waiting request looks
             # again at least once a second, so a rate grown meanwhile brings its turn nearer.
             turn = self._take_turn(now)
             while self.rate is not None:

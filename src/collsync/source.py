@@ -14,7 +14,9 @@ JSON and the reason, for the pipeline to record.
 
 from __future__ import annotations
 
+import asyncio
 import re
+import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -35,7 +37,7 @@ from collsync.logging import register_secret
 from collsync.text import escape_surrogates, unpaired_surrogate
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Callable, Sequence
+    from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
     import httpx
 
@@ -226,8 +228,10 @@ class StoreClient(ServiceClient):
         collection_field: str = "collections",
         limits: Limits | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
-        super().__init__(base_url, limits=limits, transport=transport)
+        super().__init__(base_url, limits=limits, transport=transport, clock=clock, sleep=sleep)
         register_secret(api_key)
         self._api_key = api_key
         self._collection_field = collection_field

@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-import time
+import itertools
 
 import httpx
 import pytest
 import stamina
 
-from collsync.errors import OutcomeUnknownError, ThrottledError, TransientError
-from collsync.http import Limits, ServiceClient
+from collsync.errors import (
+    NotSentError,
+    OutcomeUnknownError,
+    RejectedError,
+    ThrottledError,
+    TransientError,
+)
+from collsync.http import Limits, ServiceClient, retry_wait
 from collsync.sandbox import (
     AKINON_EMAIL,
     AKINON_PASSWORD,
@@ -103,19 +109,50 @@ async def test_an_expired_session_logs_in_again(akinon: AkinonClient, commerce: 
     assert statuses.count(201) == 7
 
 
-async def test_the_client_rate_limit_keeps_under_the_service_limit(store: Service) -> None:
-    store.faults(rate_limit=40)
+class SimulatedClock:
+    """A clock that waiting moves forward, instead of the test waiting."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, delay: float) -> None:
+        self.now += delay
+        await asyncio.sleep(0)
+
+
+async def test_the_client_rate_limit_spaces_requests_evenly(store: Service) -> None:
+    clock = SimulatedClock()
+    sent: list[float] = []
+
+    inner = store.transport or httpx.AsyncHTTPTransport()
+
+    class Stamped(httpx.AsyncBaseTransport):
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            sent.append(clock.now)
+            return await inner.handle_async_request(request)
+
+        async def aclose(self) -> None:
+            await inner.aclose()
+
     limits = Limits(concurrency=4, rate_limit=30, attempts=5)
     async with StoreClient(
-        store.base_url, STORE_API_KEY, limits=limits, transport=store.transport
+        store.base_url,
+        STORE_API_KEY,
+        limits=limits,
+        transport=Stamped(),
+        clock=clock,
+        sleep=clock.sleep,
     ) as client:
-        started = time.monotonic()
         for _ in range(3):
             pages = [p async for p in client.iter_collections(page_size=1)]
             assert sum(p.size for p in pages) == 30
-    # 93 requests at 30/s (a burst of 30 allowed): at least two seconds, and never refused
-    assert time.monotonic() - started >= 1.5
-    assert store.log.summary()["by_status"].get("429", 0) == 0
+    # 93 requests at 30 a second: no burst, a thirtieth of a second between any two
+    gaps = [b - a for a, b in itertools.pairwise(sent)]
+    assert min(gaps) >= 1 / 30 - 1e-9
+    assert sent[-1] - sent[0] == pytest.approx(92 / 30)
 
 
 async def test_the_concurrency_limit_is_kept(commerce: Service) -> None:
@@ -166,22 +203,20 @@ async def test_a_refused_connection_is_retried_even_for_a_write() -> None:
     assert not isinstance(info.value, OutcomeUnknownError)
 
 
-async def test_retry_after_is_honoured() -> None:
-    calls: list[float] = []
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        calls.append(time.monotonic())
-        if len(calls) == 1:
-            return httpx.Response(429, headers={"Retry-After": "0.3"})
-        return httpx.Response(200, json={"ok": True})
-
-    with stamina.set_testing(False):
-        async with ServiceClient(
-            "http://svc", transport=httpx.MockTransport(handler), limits=Limits(wait_initial=0.01)
-        ) as client:
-            response = await client.send("GET", "/x", endpoint="GET /x", idempotent=True)
-    assert response.json() == {"ok": True}
-    assert calls[1] - calls[0] >= 0.3
+@pytest.mark.parametrize(
+    ("error", "wait"),
+    [
+        (ThrottledError("429", retry_after=0.3), 0.3),  # the service's hint, exactly
+        (ThrottledError("429", retry_after=None), True),  # no hint: the usual backoff
+        (ThrottledError("429", retry_after=86400), False),  # longer than we wait: reported
+        (NotSentError("connect refused"), True),
+        (TransientError("server error 503"), True),
+        (OutcomeUnknownError("lost answer to a write"), False),  # the journal decides
+        (RejectedError("400"), False),
+    ],
+)
+def test_what_is_sent_again_and_when(error: Exception, wait: bool | float) -> None:
+    assert retry_wait(error, Limits()) == wait
 
 
 async def test_throttling_that_never_ends_is_reported_with_the_hint() -> None:
