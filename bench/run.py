@@ -3,6 +3,8 @@
     python bench/run.py                       # every scenario at full size (several minutes)
     python bench/run.py --scale 0.1           # the same, a tenth of the data
     python bench/run.py --only cold,noop      # some scenarios
+    python bench/run.py --python before=/tmp/old/bin/python --python after=python3
+                                              # two versions, side by side, scenario by scenario
 
 Each scenario starts ``collsync sandbox serve`` (its own process) with a latency and a seeded
 store, runs ``collsync migrate`` or ``collsync sync`` in a subprocess, and reads the sandbox's
@@ -78,6 +80,7 @@ class Scenario:
 @dataclass
 class Result:
     scenario: Scenario
+    version: str
     exit_code: int
     wall: float
     cpu: float
@@ -93,6 +96,8 @@ class Result:
     speed_ms: float = 0.0
     """The machine's speed during the run: :class:`SpeedProbe`."""
     speed_samples: int = 0
+    quick_s: dict[str, float] | None = None
+    """No-op scenario: wall seconds of ``--help`` and ``status`` (:func:`quick_commands`)."""
 
     @property
     def total(self) -> int:
@@ -196,11 +201,12 @@ class Sandbox:
             self.process.kill()
 
 
-def run_command(argv: list[str]) -> tuple[int, float, float, float]:
-    """Exit code, wall seconds, CPU seconds and peak RSS (MB) of one collsync command."""
+def run_command(argv: list[str], python: str = sys.executable) -> tuple[int, float, float, float]:
+    """Exit code, wall seconds, CPU seconds and peak RSS (MB) of one collsync command, run by
+    ``python`` (a version of collsync installed in another environment)."""
     started = time.perf_counter()
     process = subprocess.Popen(
-        [sys.executable, "-m", "collsync", *argv],
+        [python, "-m", "collsync", *argv],
         env={**os.environ, **ENV},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -213,9 +219,11 @@ def run_command(argv: list[str]) -> tuple[int, float, float, float]:
     return code, wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
 
 
-def run_collsync(args: list[str], config: Path) -> tuple[int, float, float, float]:
+def run_collsync(
+    args: list[str], config: Path, python: str = sys.executable
+) -> tuple[int, float, float, float]:
     """:func:`run_command` for a run with ``config``, logging only errors."""
-    return run_command([*args, "-c", str(config), "--log-level", "error"])
+    return run_command([*args, "-c", str(config), "--log-level", "error"], python)
 
 
 def _fixed_work() -> int:
@@ -263,11 +271,20 @@ class SpeedProbe:
         return statistics.median(self.samples)
 
 
-def startup_cost() -> tuple[float, float]:
+def startup_cost(python: str = sys.executable) -> tuple[float, float]:
     """Wall and CPU seconds every run pays before its first request: the interpreter and
     collsync's imports, measured as ``collsync migrate --help`` (best of three)."""
-    runs = [run_command(["migrate", "--help"]) for _ in range(3)]
+    runs = [run_command(["migrate", "--help"], python) for _ in range(3)]
     return min((wall, cpu) for _code, wall, cpu, _rss in runs)
+
+
+def quick_commands(python: str, config: Path) -> dict[str, float]:
+    """Wall seconds (best of five) of the commands a person types and waits for: ``--help``,
+    and ``status`` on the state a run left."""
+    timings = {}
+    for name, argv in (("--help", ["--help"]), ("status", ["status", "-c", str(config)])):
+        timings[name] = min(run_command(argv, python)[1] for _ in range(5))
+    return timings
 
 
 def http_floor(sandbox: Sandbox, requests: int, concurrency: int, transport: str) -> float:
@@ -322,9 +339,11 @@ def necessary_requests(
     }
 
 
-def measure(scenario: Scenario, sandbox: Sandbox, config: Path) -> Result:
+def measure(
+    scenario: Scenario, sandbox: Sandbox, config: Path, version: str, python: str
+) -> Result:
     for command in scenario.prepare:
-        code, *_ = run_collsync(command, config)
+        code, *_ = run_collsync(command, config, python)
         if code not in (0, 3):
             raise RuntimeError(f"{scenario.name}: preparing with {command} exited {code}")
     existing = scenario.collections if scenario.prepare else 0
@@ -334,7 +353,7 @@ def measure(scenario: Scenario, sandbox: Sandbox, config: Path) -> Result:
         new = int(scenario.collections * scenario.change)
     sandbox.clear()
     with SpeedProbe() as speed:
-        code, wall, cpu, rss = run_collsync(scenario.command, config)
+        code, wall, cpu, rss = run_collsync(scenario.command, config, python)
     log = sandbox.requests(entries=bool(scenario.rate_limit))
     requests = {
         f"store {k.split('/api/v1/products/')[-1]}": v
@@ -356,6 +375,7 @@ def measure(scenario: Scenario, sandbox: Sandbox, config: Path) -> Result:
     )
     return Result(
         scenario,
+        version,
         code,
         wall,
         cpu,
@@ -413,16 +433,17 @@ def machine() -> str:
     return f"{model}, {os.cpu_count()} cores, Python {platform.python_version()}"
 
 
-def table(results: list[Result], startup: tuple[float, float] | None = None) -> str:
+def table(results: list[Result], startup: dict[str, tuple[float, float]] | None = None) -> str:
     head = (
-        "| scenario | collections | exit | requests | necessary | 429s | bound s | wall s "
-        "| efficiency | CPU s | CPU ms/request | peak RSS MB | requests/s | speed ms |"
+        "| scenario | version | collections | exit | requests | necessary | 429s | bound s "
+        "| wall s | efficiency | CPU s | CPU ms/request | peak RSS MB | requests/s | speed ms |"
     )
-    lines = [head, "|" + "---|" * 14]
+    lines = [head, "|" + "---|" * 15]
     for r in results:
         s = r.scenario
         lines.append(
-            f"| {s.name} | {s.collections:,} x {s.items} | {r.exit_code} | {r.total:,} | "
+            f"| {s.name} | {r.version} | {s.collections:,} x {s.items} | {r.exit_code} "
+            f"| {r.total:,} | "
             f"{r.necessary:,} | {r.throttled} | {r.bound:.2f} | {r.wall:.2f} | "
             f"{r.efficiency:.2f} | {r.cpu:.2f} | {1000 * r.cpu / max(1, r.total):.2f} | "
             f"{r.peak_rss_mb:.0f} | {r.total / r.wall:.0f} | {r.speed_ms:.1f} |"
@@ -433,27 +454,40 @@ def table(results: list[Result], startup: tuple[float, float] | None = None) -> 
     lines.append("Requests by kind:")
     for r in results:
         kinds = ", ".join(f"{k}: {v}" for k, v in sorted(r.requests.items()))
-        lines.append(f"- {r.scenario.name}: {kinds}")
+        lines.append(f"- {r.scenario.name} ({r.version}): {kinds}")
     return "\n".join(lines)
 
 
-def findings(results: list[Result], startup: tuple[float, float] | None = None) -> list[str]:
+def findings(
+    results: list[Result], startup: dict[str, tuple[float, float]] | None = None
+) -> list[str]:
     """The measured ratios the targets speak of, for the scenarios that ran."""
-    by_name = {r.scenario.name.split(" (")[0]: r for r in results}
     lines = []
-    if startup:
-        wall, cpu = startup
+    for version, (wall, cpu) in (startup or {}).items():
         lines.append(
-            f"- Start-up, paid by every run before its first request (the interpreter and "
-            f"imports: `collsync migrate --help`, best of three): {wall:.2f} s wall, "
-            f"{cpu:.2f} s CPU."
+            f"- {version}: start-up, paid by every run before its first request (the "
+            f"interpreter and imports: `collsync migrate --help`, best of three): {wall:.2f} s "
+            f"wall, {cpu:.2f} s CPU."
         )
         for r in results:
+            if r.version != version:
+                continue
             if r.scenario.name.startswith(("cold", "noop")):
                 lines.append(
-                    f"- {r.scenario.name} without start-up: {r.wall - wall:.2f} s wall against a "
-                    f"bound of {r.bound:.2f} s; "
+                    f"- {version}: {r.scenario.name} without start-up: {r.wall - wall:.2f} s "
+                    f"wall against a bound of {r.bound:.2f} s; "
                     f"{1000 * (r.cpu - cpu) / max(1, r.total):.2f} ms CPU per request."
+                )
+            if r.scenario.name.startswith("noop"):
+                target = wall + 3 * r.scenario.latency + 0.5
+                lines.append(
+                    f"- {version}: noop rerun {r.wall:.2f} s against start-up + 3 dependent round "
+                    f"trips + 0.5 s = {target:.2f} s ({'met' if r.wall <= target else 'NOT met'})."
+                )
+            if r.quick_s:
+                lines.append(
+                    f"- {version}: `collsync --help` {r.quick_s['--help']:.2f} s, "
+                    f"`collsync status` {r.quick_s['status']:.2f} s (best of five)."
                 )
     for r in results:
         if r.http_floor_ms is not None:
@@ -463,24 +497,8 @@ def findings(results: list[Result], startup: tuple[float, float] | None = None) 
                 f"it (lanes, pacing, retries) {r.http_floor_ms['collsync']:.2f} ms "
                 "(bench/floor.py)."
             )
-    cold, naive = by_name.get("cold"), by_name.get("naive")
-    if cold and naive and cold.scenario.collections == naive.scenario.collections:
-        lines.append(
-            f"- Speed-up of concurrency {cold.scenario.concurrency} over one request at a time: "
-            f"{naive.wall / cold.wall:.1f}x (the same migration, {naive.wall:.1f} s vs "
-            f"{cold.wall:.1f} s)."
-        )
-    rate = by_name.get("rate-limited target")
-    if rate and rate.scenario.rate_limit and rate.accepted_rate:
-        limit = rate.scenario.rate_limit
-        lines.append(
-            f"- Rate-limited target: {rate.accepted_rate:.1f} requests/s answered while loading "
-            f"({100 * rate.accepted_rate / limit:.0f}% of the {limit:g}/s limit); "
-            f"{100 * rate.throttled / max(1, rate.total):.1f}% of requests answered 429."
-        )
-    for r in results:
-        if r.total > r.necessary:
-            lines.append(f"- {r.scenario.name}: {r.total - r.necessary} requests above necessary.")
+    for version in dict.fromkeys(r.version for r in results):
+        lines += _ratios([r for r in results if r.version == version], version)
     if results:
         speeds = sorted(r.speed_ms for r in results)
         lines.append(
@@ -489,11 +507,67 @@ def findings(results: list[Result], startup: tuple[float, float] | None = None) 
             f"different speeds do not compare, and a run shorter than a few seconds has one or "
             f"two samples."
         )
+    return lines
+
+
+def _ratios(results: list[Result], version: str) -> list[str]:
+    """One version's speed-up, rate, extra requests and memory by store size."""
+    lines = []
+    by_name = {r.scenario.name.split(" (")[0]: r for r in results}
+    cold, naive = by_name.get("cold"), by_name.get("naive")
+    if cold and naive and cold.scenario.collections == naive.scenario.collections:
+        lines.append(
+            f"- {version}: speed-up of concurrency {cold.scenario.concurrency} over one request "
+            f"at a time: {naive.wall / cold.wall:.1f}x (the same migration, {naive.wall:.1f} s "
+            f"vs {cold.wall:.1f} s)."
+        )
+    rate = by_name.get("rate-limited target")
+    if rate and rate.scenario.rate_limit and rate.accepted_rate:
+        limit = rate.scenario.rate_limit
+        lines.append(
+            f"- {version}: rate-limited target: {rate.accepted_rate:.1f} requests/s answered "
+            f"while loading ({100 * rate.accepted_rate / limit:.0f}% of the {limit:g}/s limit); "
+            f"{100 * rate.throttled / max(1, rate.total):.1f}% of requests answered 429."
+        )
+    for r in results:
+        if r.total > r.necessary:
+            lines.append(
+                f"- {version}: {r.scenario.name}: {r.total - r.necessary} requests above necessary."
+            )
     large = [r for r in results if r.scenario.name.startswith("large store")]
     if len(large) > 1:
         sizes = ", ".join(f"{r.peak_rss_mb:.0f} MB at {r.scenario.collections:,}" for r in large)
-        lines.append(f"- Peak RSS by store size: {sizes}.")
+        lines.append(f"- {version}: peak RSS by store size: {sizes}.")
     return lines
+
+
+def measure_in_sandbox(scenario: Scenario, version: str, python: str) -> Result:
+    """One scenario for one version, in a sandbox and a state of its own."""
+    with tempfile.TemporaryDirectory(prefix="collsync-bench-") as tmp:
+        workdir = Path(tmp)
+        sandbox = Sandbox(scenario, workdir)
+        try:
+            config = workdir / "bench.toml"
+            config.write_text(
+                CONFIG.format(
+                    store=sandbox.store_url,
+                    commerce=sandbox.commerce_url,
+                    data=workdir,
+                    concurrency=scenario.concurrency,
+                )
+            )
+            result = measure(scenario, sandbox, config, version, python)
+            if scenario.name == "cold" and python == sys.executable:
+                requests = max(200, min(2000, result.total))
+                result.http_floor_ms = {
+                    transport: http_floor(sandbox, requests, scenario.concurrency, transport)
+                    for transport in ("collsync", "httpx")
+                }
+            if scenario.name.startswith("noop"):
+                result.quick_s = quick_commands(python, config)
+        finally:
+            sandbox.stop()
+    return result
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -501,38 +575,31 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scale", type=float, default=1.0, help="fraction of the full sizes")
     parser.add_argument("--only", help="comma-separated scenario names (prefixes)")
     parser.add_argument("--json", type=Path, help="also write the results as JSON here")
+    parser.add_argument(
+        "--python",
+        action="append",
+        metavar="NAME=PYTHON",
+        help="a version of collsync to measure: its name, and the Python it is installed for "
+        "(repeat for several, run side by side; default: this Python's)",
+    )
     args = parser.parse_args(argv)
+    versions = (
+        dict(v.split("=", 1) for v in args.python) if args.python else {"this": sys.executable}
+    )
     chosen = scenarios(args.scale)
     if args.only:
         wanted = [w.strip() for w in args.only.split(",")]
         chosen = [s for s in chosen if any(s.name.startswith(w) for w in wanted)]
-    startup = startup_cost()
+    startup = {version: startup_cost(python) for version, python in versions.items()}
     results = []
     for scenario in chosen:
-        with tempfile.TemporaryDirectory(prefix="collsync-bench-") as tmp:
-            workdir = Path(tmp)
-            sandbox = Sandbox(scenario, workdir)
-            try:
-                config = workdir / "bench.toml"
-                config.write_text(
-                    CONFIG.format(
-                        store=sandbox.store_url,
-                        commerce=sandbox.commerce_url,
-                        data=workdir,
-                        concurrency=scenario.concurrency,
-                    )
-                )
-                result = measure(scenario, sandbox, config)
-                if scenario.name == "cold":
-                    requests = max(200, min(2000, result.total))
-                    result.http_floor_ms = {
-                        transport: http_floor(sandbox, requests, scenario.concurrency, transport)
-                        for transport in ("collsync", "httpx")
-                    }
-            finally:
-                sandbox.stop()
-        results.append(result)
-        print(f"{scenario.name}: {result.wall:.2f}s, exit {result.exit_code}", file=sys.stderr)
+        for version, python in versions.items():  # versions alternate: the machine drifts
+            result = measure_in_sandbox(scenario, version, python)
+            results.append(result)
+            print(
+                f"{scenario.name} ({version}): {result.wall:.2f}s, exit {result.exit_code}",
+                file=sys.stderr,
+            )
     print(f"Machine: {machine()}\n")
     print(table(results, startup))
     if args.json:
@@ -541,6 +608,7 @@ def main(argv: list[str] | None = None) -> int:
                 [
                     {
                         "scenario": r.scenario.name,
+                        "version": r.version,
                         "exit_code": r.exit_code,
                         "wall": r.wall,
                         "cpu": r.cpu,
@@ -554,6 +622,7 @@ def main(argv: list[str] | None = None) -> int:
                         "http_floor_ms": r.http_floor_ms,
                         "speed_ms": r.speed_ms,
                         "speed_samples": r.speed_samples,
+                        "quick_s": r.quick_s,
                     }
                     for r in results
                 ],
