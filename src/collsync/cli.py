@@ -106,6 +106,10 @@ COMMANDS = {
         "collsync.commands.sandbox:sandbox",
         "Local stand-ins for the Commerscale store and Akinon Commerce, to rehearse a migration.",
     ),
+    "state": (
+        "collsync.commands.state:state_group",
+        "Look after the state file: a consistent backup, and a health check.",
+    ),
     "status": (
         "collsync.commands.status:status",
         "Show the last runs, what is mapped, and what failed.",

@@ -148,6 +148,8 @@ class StateConfig(_Section):
 class RunConfig(_Section):
     concurrency: int = Field(8, ge=1, le=256)
     max_attempts: int = Field(5, ge=1, le=50)
+    snapshot_max_age: Duration = timedelta(hours=1)
+    """A resumed run goes on with an unfinished store read only if its pages are this young."""
 
 
 class SyncConfig(_Section):
@@ -232,11 +234,15 @@ def format_duration(value: timedelta) -> str:
     return f"{seconds:g}s"
 
 
-def _expand(value: Any, path: tuple[str, ...], env: dict[str, str]) -> Any:
+def _expand(
+    value: Any, path: tuple[str, ...], env: dict[str, str], unset: list[str], offline: bool
+) -> Any:
+    """``${VAR}`` replaced from ``env``; what is missing goes to ``unset`` (``offline``: left as
+    written, for commands that read the state file only)."""
     if isinstance(value, dict):
-        return {k: _expand(v, (*path, k), env) for k, v in value.items()}
+        return {k: _expand(v, (*path, k), env, unset, offline) for k, v in value.items()}
     if isinstance(value, list):
-        return [_expand(v, (*path, str(i)), env) for i, v in enumerate(value)]
+        return [_expand(v, (*path, str(i)), env, unset, offline) for i, v in enumerate(value)]
     if not isinstance(value, str):
         return value
     key = ".".join(path)
@@ -248,9 +254,13 @@ def _expand(value: Any, path: tuple[str, ...], env: dict[str, str]) -> Any:
 
     def substitute(match: re.Match[str]) -> str:
         name = match[1]
+        if offline and not env.get(name):
+            return match[0]
         if name not in env:
-            raise ConfigError(f"{key}: environment variable {name} is not set")
-        return env[name]
+            unset.append(f"{key}: environment variable {name} is not set")
+        elif not env[name] and path[-2:] in SECRET_KEYS:
+            unset.append(f"{key}: environment variable {name} is set but empty")
+        return env.get(name, "")
 
     return _ENV_REF.sub(substitute, value)
 
@@ -286,10 +296,19 @@ def _describe(error: ValidationError) -> str:
 
 
 def parse_config(
-    data: dict[str, Any], *, base: Path | None = None, env: dict[str, str] | None = None
+    data: dict[str, Any],
+    *,
+    base: Path | None = None,
+    env: dict[str, str] | None = None,
+    offline: bool = False,
 ) -> Config:
-    """Validate a config mapping (as read from TOML); raises :class:`ConfigError`."""
-    expanded = _expand(data, (), dict(os.environ) if env is None else env)
+    """Validate a config mapping (as read from TOML); raises :class:`ConfigError` naming every
+    key at fault at once. ``offline``: for commands that read the state file only, unset
+    environment variables are no fault."""
+    unset: list[str] = []
+    expanded = _expand(data, (), dict(os.environ) if env is None else env, unset, offline)
+    if unset:
+        raise ConfigError("invalid config:\n  " + "\n  ".join(unset))
     if base is not None:
         _resolve_paths(expanded, base)
     try:
@@ -298,8 +317,9 @@ def parse_config(
         raise ConfigError(_describe(exc)) from None
 
 
-def load_config(path: Path, *, env: dict[str, str] | None = None) -> Config:
-    """Read, expand and validate the TOML config at ``path``; raises :class:`ConfigError`."""
+def load_config(path: Path, *, env: dict[str, str] | None = None, offline: bool = False) -> Config:
+    """Read, expand and validate the TOML config at ``path``; raises :class:`ConfigError`.
+    ``offline``: for commands that read the state file only (no secret needed)."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
@@ -308,4 +328,4 @@ def load_config(path: Path, *, env: dict[str, str] | None = None) -> Config:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
-    return parse_config(data, base=path.resolve().parent, env=env)
+    return parse_config(data, base=path.resolve().parent, env=env, offline=offline)

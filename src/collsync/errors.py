@@ -5,8 +5,11 @@
     CollsyncError                      every expected failure; never shown as a traceback
     ├── ConfigError                 exit 2: a config key or CLI value is wrong (names the key)
     ├── LockHeldError               exit 75: another run holds the state file
+    ├── StateError                  exit 1: the state file cannot be read or written (corrupt,
+    │                               disk full, locked by another process); nothing more is sent
     ├── InterruptedRunError         exit 1: stopped by a signal after saving its checkpoints
     ├── DeleteGuardError            exit 1: the plan deletes more than --max-deletes allows
+    ├── ExistingCollectionsError    exit 1: a new state would create again what Akinon holds
     ├── StalePlanError              exit 1: a saved plan no longer fits the world; nothing written
     ├── RecordFailed                skip the record: recorded as a failure, the run goes on
     ├── TransformError              skip the record: it cannot be carried over as configured
@@ -56,6 +59,11 @@ class LockHeldError(CollsyncError):
     exit_code = EXIT_LOCKED
 
 
+class StateError(CollsyncError):
+    """The state file cannot be read or written: corrupt, disk full, locked by another process
+    for longer than the busy timeout. The run stops; what was sent is in the journal."""
+
+
 class InterruptedRunError(CollsyncError):
     """SIGTERM or SIGINT: in-flight work finished, checkpoints saved."""
 
@@ -66,6 +74,12 @@ class InterruptedRunError(CollsyncError):
 class DeleteGuardError(CollsyncError):
     """The plan deletes more than ``--max-deletes`` allows, or the store looks broken: nothing
     was written."""
+
+
+class ExistingCollectionsError(CollsyncError):
+    """The state maps nothing (new, or lost) while the account already holds collections of the
+    names the plan would create: nothing was written. ``--adopt-existing`` maps them by name,
+    ``--allow-duplicates`` creates them anyway."""
 
 
 class StalePlanError(CollsyncError):

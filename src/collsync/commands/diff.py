@@ -9,12 +9,17 @@ from pathlib import Path
 import click
 
 from collsync.commands.migrate import Selection, filter_options
-from collsync.commands.options import config_option, logging_options, report_options
+from collsync.commands.options import (
+    config_option,
+    existing_options,
+    logging_options,
+    report_options,
+)
 from collsync.commands.progress import StageProgress
 from collsync.commands.report import print_summary, show_report
 from collsync.config import load_config
 from collsync.errors import EXIT_CHANGES, EXIT_OK
-from collsync.pipeline.plan import SYNC_FULL, SYNC_MIRROR
+from collsync.pipeline.plan import SYNC_FULL, SYNC_MIRROR, Existing
 from collsync.pipeline.run import RunRequest, run
 from collsync.pipeline.saved_plan import read_plan, scope_of
 
@@ -39,6 +44,7 @@ from collsync.pipeline.saved_plan import read_plan, scope_of
     type=click.Path(path_type=Path, dir_okay=False),
     help="Also save the plan, for `collsync apply`.",
 )
+@existing_options
 @logging_options
 def diff_command(
     config_path: Path,
@@ -49,6 +55,7 @@ def diff_command(
     output: Path | None,
     exit_code: bool,
     save_plan: Path | None,
+    existing: Existing,
 ) -> None:
     """Show what `sync --full` (or `--mirror`) would change, writing nothing.
 
@@ -64,7 +71,7 @@ def diff_command(
     config = load_config(config_path)
     request = RunRequest(
         "diff",
-        selection.scope(config, SYNC_MIRROR if mirror else SYNC_FULL),
+        selection.scope(config, (SYNC_MIRROR if mirror else SYNC_FULL).taking(existing)),
         preview=True,
         resumable=False,
         max_deletes=max_deletes,

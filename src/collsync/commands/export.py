@@ -99,7 +99,7 @@ def export_map(
       collsync export-map -c config/store.toml --format csv -o redirects.csv
       collsync export-map -c config/store.toml --format nginx --old-prefix /collections
     """
-    config = load_config(config_path)
+    config = load_config(config_path, offline=True)
     state = State.open(config.state.path)
     try:
         rows = map_rows(state)

@@ -10,7 +10,13 @@ from typing import TYPE_CHECKING, Any
 import click
 from pydantic import ValidationError
 
-from collsync.commands.options import config_option, logging_options, report_options
+from collsync.commands.options import (
+    config_option,
+    existing_options,
+    logging_options,
+    rebind_option,
+    report_options,
+)
 from collsync.commands.progress import StageProgress
 from collsync.commands.report import print_summary, show_report
 from collsync.config import load_config
@@ -25,7 +31,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from collsync.config import Config
-    from collsync.pipeline.plan import Mode
+    from collsync.pipeline.plan import Existing, Mode
     from collsync.pipeline.scope import Scope
 
 
@@ -116,6 +122,8 @@ def cli_filters(
     help="Start over instead of resuming an unfinished run (the id map is kept).",
 )
 @click.option("--no-verify", is_flag=True, help="Do not read back what the run changed.")
+@existing_options
+@rebind_option
 @logging_options
 def migrate_command(
     config_path: Path,
@@ -125,6 +133,8 @@ def migrate_command(
     output: Path | None,
     restart: bool,
     no_verify: bool,
+    existing: Existing,
+    rebind: bool,
 ) -> None:
     """Migrate collections to Akinon; resumes an unfinished run, never creates twice.
 
@@ -141,11 +151,12 @@ def migrate_command(
     config = load_config(config_path)
     request = RunRequest(
         "migrate --dry-run" if dry_run else "migrate",
-        selection.scope(config, MIGRATE),
+        selection.scope(config, MIGRATE.taking(existing)),
         preview=dry_run,
         restart=restart,
         resumable=not dry_run,
         verify=not no_verify,
+        rebind=rebind,
     )
     with StageProgress() as progress:
         result = asyncio.run(run(config, request, progress=progress))

@@ -78,3 +78,36 @@ def report_options(command: Callable[..., Any]) -> Callable[..., Any]:
         show_default=True,
         help="Report format of the plan.",
     )(command)
+
+
+def existing_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """``--adopt-existing`` / ``--allow-duplicates`` as one ``existing`` (the planner's word)."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, adopt_existing: bool, allow_duplicates: bool, **kwargs: Any) -> Any:
+        if adopt_existing and allow_duplicates:
+            raise click.UsageError("--adopt-existing and --allow-duplicates exclude each other")
+        existing = "adopt" if adopt_existing else "duplicate" if allow_duplicates else "report"
+        return command(*args, existing=existing, **kwargs)
+
+    decorated = click.option(
+        "--allow-duplicates",
+        is_flag=True,
+        help="Create a store collection even when the account already has one of its name "
+        "that no store collection is mapped to.",
+    )(wrapper)
+    return click.option(
+        "--adopt-existing",
+        is_flag=True,
+        help="Map a never-mapped store collection to the account's one collection of its name "
+        "(after a lost state); several of that name stay a conflict.",
+    )(decorated)
+
+
+def rebind_option(command: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--rebind",
+        is_flag=True,
+        help="The store or Akinon moved (a new URL, the same data): bind the state to the "
+        "config's services. Recorded in the state's runs.",
+    )(command)

@@ -29,7 +29,7 @@ _format = click.option(
 
 
 def _open(config_path: Path) -> State:
-    config = load_config(config_path)
+    config = load_config(config_path, offline=True)
     if not config.state.path.exists():
         click.echo(f"no state yet at {config.state.path}: run `collsync migrate` first", err=True)
         click.get_current_context().exit(0)

@@ -20,7 +20,13 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from collsync.commands.options import config_option, logging_options, report_options
+from collsync.commands.options import (
+    config_option,
+    existing_options,
+    logging_options,
+    rebind_option,
+    report_options,
+)
 from collsync.commands.progress import StageProgress
 from collsync.commands.report import print_summary, show_report
 from collsync.config import load_config
@@ -32,6 +38,7 @@ from collsync.state import State
 
 if TYPE_CHECKING:
     from collsync.config import Config
+    from collsync.pipeline.plan import Existing
     from collsync.pipeline.run import RunSummary
 
 LAST_SUCCESS = "sync.last_success"
@@ -185,6 +192,8 @@ def _last_success(config: Config, document: dict[str, Any]) -> float | None:
 )
 @report_options
 @click.option("--no-verify", is_flag=True, help="Do not read back what the run changed.")
+@existing_options
+@rebind_option
 @click.option(
     "--summary-json",
     is_flag=True,
@@ -201,6 +210,8 @@ def sync_command(
     fmt: str,
     output: Path | None,
     no_verify: bool,
+    existing: Existing,
+    rebind: bool,
     summary_json: bool,
 ) -> None:
     """Bring Akinon up to date with the store; the job to run from cron.
@@ -215,7 +226,7 @@ def sync_command(
     re-run), 75 another run is active.
     """
     config = load_config(config_path)
-    choice = SyncChoice(full=full, mirror=mirror, retry=retry)
+    choice = SyncChoice(full=full, mirror=mirror, retry=retry, existing=existing)
     request = RunRequest(
         "sync --dry-run" if dry_run else "sync",
         lambda state: sync_scope(state, config, choice),
@@ -223,6 +234,7 @@ def sync_command(
         resumable=not dry_run,
         verify=not no_verify,
         max_deletes=max_deletes,
+        rebind=rebind,
     )
     started = time.time()
     result: RunResult | None = None

@@ -151,10 +151,11 @@ class Executor:
 
     async def _pool(self, work: Iterable[Work]) -> None:
         queue: asyncio.Queue[Work | None] = asyncio.Queue(maxsize=self.concurrency)
+        failed: list[Exception] = []  # a step no record can survive (the state not written)
 
         async def feed() -> None:
             for item in work:
-                if self.stop.is_set():
+                if self.stop.is_set() or failed:
                     break  # take no new work
                 if isinstance(item, CollectionPlan):
                     tally(self.planned, item)
@@ -164,18 +165,25 @@ class Executor:
 
         async def worker() -> None:
             while (item := await queue.get()) is not None:
-                if not self.stop.is_set():
+                if self.stop.is_set() or failed:
+                    continue
+                try:
                     await self._do(item)
+                except Exception as exc:
+                    failed.append(exc)
 
-        # A worker that fails (the state cannot be written) ends the whole pool, feeder included,
-        # and its error is the run's.
+        # A step that fails for every record (the state cannot be written) takes no new work,
+        # lets the requests in flight finish (the journal keeps what they leave unknown), and
+        # ends the run with its own error. Anything else ends the pool at once.
         try:
             async with asyncio.TaskGroup() as group:
                 group.create_task(feed())
                 for _ in range(self.concurrency):
                     group.create_task(worker())
-        except BaseExceptionGroup as failed:
-            raise failed.exceptions[0] from None
+        except BaseExceptionGroup as group_failed:
+            raise group_failed.exceptions[0] from None
+        if failed:
+            raise failed[0]
 
     async def _do(self, item: Work) -> None:
         if isinstance(item, CollectionPlan):
@@ -205,6 +213,9 @@ class Executor:
 
     async def _apply(self, plan: CollectionPlan) -> None:
         desired = plan.desired
+        if plan.existing:
+            self.failures.record(existing_unmapped(plan))
+            return
         try:
             applied = await self._guarded(desired.source_id, desired.name, self._run(plan))
         except _Stopped:
@@ -230,6 +241,8 @@ class Executor:
             if op.action in (Action.CREATE, Action.RECREATE):
                 latest = await self._create(desired, op)
                 pk = latest.pk
+            elif op.action is Action.ADOPT:
+                self._adopt(desired, op)
             elif op.action is Action.UPDATE:
                 latest = await self._update(op)
             elif op.action is Action.REMOVE_ITEM:
@@ -290,6 +303,24 @@ class Executor:
             frozenset(self.state.ids.items(entry.source_id)),
         )
         return plan_collection(plan.desired, mapping, existing, removals=self.removals)
+
+    def _adopt(self, desired: DesiredCollection, op: Operation) -> None:
+        """Map a collection Akinon already has (``--adopt-existing``): nothing is sent, and
+        collsync did not create it, so no rollback ever deletes it."""
+        assert op.akinon_pk is not None
+        there = self.state.readback.get(op.akinon_pk)
+        self.state.ids.map_collection(
+            desired.source_id,
+            desired.source_slug,
+            pk=op.akinon_pk,
+            slug=op.akinon_slug,
+            public_url=there.public_url if there else None,
+            owner=self.owner,
+            created_run=None,
+        )
+        log.debug(
+            "collsync.execute.collection_adopted", source_id=desired.source_id, pk=op.akinon_pk
+        )
 
     async def _create(self, desired: DesiredCollection, op: Operation) -> Collection:
         assert op.name is not None
@@ -592,6 +623,21 @@ class Executor:
             return
         self.state.ids.unmap(mapping.source_id)
         self.done["forgotten"] += 1
+
+
+def existing_unmapped(plan: CollectionPlan) -> Failure:
+    """A store collection never mapped whose name Akinon already has, unmapped: a conflict for
+    a person to settle, the rest of the run going on."""
+    pks = ", ".join(str(pk) for pk in plan.existing)
+    desired = plan.desired
+    return Failure(
+        desired.source_id,
+        "load",
+        "exists_unmapped",
+        f"Akinon already has {len(plan.existing)} collection(s) named {desired.name!r} (pk "
+        f"{pks}) that no store collection is mapped to: `--adopt-existing` maps one to store "
+        f"collection {desired.source_slug}, `--allow-duplicates` creates another",
+    )
 
 
 def _item_payload(collection_pk: int, op: Operation) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -96,27 +97,34 @@ async def extract_collections(
     progress: Progress | None = None,
     stop: asyncio.Event | None = None,
     generation: int | None = None,
+    max_age: float = 3600.0,
 ) -> ExtractResult:
     """Stage every collection the filters select (at most ``limit`` valid ones).
 
     ``generation`` adds to an existing generation (a sync's second, by-id pass) instead of
     starting one; ``stop`` is checked between pages (each page is checkpointed first).
+    ``resume`` goes on with a scan an earlier run left unfinished, if its pages are younger
+    than ``max_age`` seconds.
     """
     progress = progress or NoProgress()
     signature = filters_signature(filters, limit)
     saved: dict[str, Any] = (state.checkpoints.get(COLLECTIONS) if resume else None) or {}
     additive = False
-    # A resumed run goes on with a scan it left unfinished; a finished one is read again, for
-    # the store may have changed since, and a plan is made from the store as it is.
-    continued = saved.get("signature") == signature and not saved.get("done")
+    # A finished scan is read again, for the store may have changed since, and a plan is made
+    # from the store as it is; so is an unfinished one whose pages are too old to trust.
+    young = time.time() - float(saved.get("started_at", 0)) < max_age
+    continued = saved.get("signature") == signature and not saved.get("done") and young
+    # Counted every time, on a resume too: the store proves it takes the key before any write.
+    counted = await store.count_collections(filters)
     if continued:
-        generation, start, expected = saved["generation"], saved["next_page"], saved["expected"]
+        generation, start, expected = saved["generation"], saved["next_page"], counted
+        started_at = float(saved["started_at"])
         log.info("collsync.extract.resumed", generation=generation, next_page=start)
     else:
-        start = 1
+        start, started_at = 1, time.time()
         additive = generation is not None  # the generation holds other records: no count check
         generation = generation if generation is not None else state.staging.next_generation()
-        expected = await store.count_collections(filters)
+        expected = counted
     wanted = expected if limit is None else min(expected, limit)
     progress.start("extract", wanted)
     rejected = 0
@@ -133,6 +141,7 @@ async def extract_collections(
             limit,
             expected,
             signature,
+            started_at,
             progress,
             stop,
         )
@@ -191,6 +200,7 @@ async def _scan(
     limit: int | None,
     expected: int,
     signature: str,
+    started_at: float,
     progress: Progress,
     stop: asyncio.Event | None = None,
 ) -> int:
@@ -235,6 +245,7 @@ async def _scan(
                     "next_page": page.number + 1,
                     "expected": expected,
                     "done": False,
+                    "started_at": started_at,
                 },
                 run_id,
             )

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from collsync.errors import TransformError
-from collsync.pipeline.models import Failure, Mapping
+from collsync.pipeline.models import Candidate, Failure, Mapping
 from collsync.pipeline.transform import transform
 
 if TYPE_CHECKING:
@@ -66,9 +66,7 @@ class StateInputs:
         self._by_identity = self.config.products.resolve == "identity"
         self._uncertain: frozenset[str] | None = None  # known once the store has been read
 
-    def collections(
-        self,
-    ) -> Iterator[tuple[DesiredCollection, Mapping | None, ActualCollection | None]]:
+    def collections(self) -> Iterator[Candidate]:
         """Transform every staged collection, one at a time (memory stays flat)."""
         for staged in self.state.staging.valid(self.generation, self.limit):
             sid = staged.source_id
@@ -99,7 +97,37 @@ class StateInputs:
                         raw={"collection": sid, "sku": problem.sku},
                     )
                 )
-            yield desired, mapped(self.state, sid), actual(self.state, sid)
+            mapping = mapped(self.state, sid)
+            yield Candidate(
+                desired,
+                mapping,
+                actual(self.state, sid),
+                () if mapping is not None else self.namesakes(desired.name),
+            )
+
+    def namesakes(self, name: str) -> tuple[ActualCollection, ...]:
+        """The account's collections named ``name`` that no store collection is mapped to."""
+        return tuple(
+            collection
+            for pk in self.state.readback.pks_named(name)
+            if self.state.ids.holder(pk) is None
+            and (collection := self.state.readback.get(pk)) is not None
+        )
+
+    def clashes(self) -> list[str]:
+        """Names of the store collections never mapped that Akinon already has, unmapped: what a
+        run with a new (or lost) state would create a second time. Nothing is recorded."""
+        names = []
+        for staged in self.state.staging.valid(self.generation, self.limit):
+            if staged.source_id in self.blocked or self.state.ids.get(staged.source_id):
+                continue
+            try:
+                name = self._transform(staged).name
+            except TransformError:
+                continue
+            if self.namesakes(name):
+                names.append(name)
+        return names
 
     def desired_of(self, source_id: str) -> DesiredCollection | None:
         """One staged collection's desired shape again (None if it no longer transforms)."""

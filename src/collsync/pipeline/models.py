@@ -90,6 +90,8 @@ class Mapping:
 class Action(StrEnum):
     CREATE = "create"
     """A collection never migrated."""
+    ADOPT = "adopt"
+    """A collection never mapped, but one of that name is on Akinon already: it is mapped."""
     RECREATE = "recreate"
     """A mapped collection deleted on Akinon since: created again."""
     UPDATE = "update"
@@ -131,25 +133,45 @@ class Operation:
 
 @dataclass(frozen=True, slots=True)
 class CollectionPlan:
-    """The operations for one source collection; none means it is already as desired."""
+    """The operations for one source collection; none means it is already as desired (or, with
+    ``existing``, that it cannot be planned until a person says how)."""
 
     desired: DesiredCollection
     operations: tuple[Operation, ...]
+    existing: tuple[int, ...] = ()
+    """Never mapped, and Akinon already has collections of its name that no store collection is
+    mapped to (pks): neither created nor adopted, but reported (``--adopt-existing`` maps it,
+    ``--allow-duplicates`` creates it anyway)."""
 
     @property
     def unchanged(self) -> bool:
-        return not self.operations
+        return not self.operations and not self.existing
 
     @property
     def change(self) -> Action | None:
-        """What happens to the collection as a whole: create, recreate, update, or nothing."""
+        """What happens to the collection as a whole: create, adopt, recreate, update, or
+        nothing."""
         if not self.operations:
             return None
         first = self.operations[0].action
-        return first if first in (Action.CREATE, Action.RECREATE) else Action.UPDATE
+        if first in (Action.CREATE, Action.RECREATE, Action.ADOPT):
+            return first
+        return Action.UPDATE
 
     def count(self, action: Action) -> int:
         return sum(op.action is action for op in self.operations)
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A store collection as the planner sees it: what it should be, what collsync mapped for
+    it, what Akinon holds there, and (never mapped) the unmapped Akinon collections of its
+    name."""
+
+    desired: DesiredCollection
+    mapping: Mapping | None
+    actual: ActualCollection | None
+    namesakes: tuple[ActualCollection, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

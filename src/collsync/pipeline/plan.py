@@ -21,21 +21,30 @@ Pure: no I/O. What the planner reads comes through :class:`PlanInputs`.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, Protocol
 
-from collsync.pipeline.models import Action, CollectionPlan, Operation, Origin
+from collsync.pipeline.models import Action, CollectionPlan, Mapping, Operation, Origin
 
 if TYPE_CHECKING:
     from collections import Counter
     from collections.abc import Iterable
 
-    from collsync.pipeline.models import ActualCollection, DesiredCollection, Mapping
+    from collsync.pipeline.models import ActualCollection, Candidate, DesiredCollection
 
 Removals = Literal["ours", "all"]
 """Items the store no longer lists that are removed: those collsync added, or ``all``."""
 Deletes = Literal["none", "gone", "created"]
 """Collections deleted: none, the mapped ones gone from the store, or those collsync created."""
+Existing = Literal["report", "adopt", "duplicate"]
+"""A never-mapped store collection whose name an unmapped Akinon collection has: reported as a
+conflict, adopted (mapped to it), or created anyway."""
+EXISTING_FLAGS: dict[Existing, str] = {
+    "report": "",
+    "adopt": "--adopt-existing",
+    "duplicate": "--allow-duplicates",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,10 +59,19 @@ class Mode:
     """Plan the store's collections (``rollback`` plans deletions only)."""
     run: int | None = None
     """``rollback --run N``: only what run N created."""
+    existing: Existing = "report"
 
     @property
     def mirror(self) -> bool:
         return self.deletes == "gone"
+
+    def taking(self, existing: Existing) -> Mode:
+        """This mode, doing ``existing`` with collections already on Akinon, unmapped."""
+        if existing == self.existing:
+            return self
+        return dataclasses.replace(
+            self, name=f"{self.name} {EXISTING_FLAGS[existing]}".strip(), existing=existing
+        )
 
 
 MIGRATE = Mode("migrate")
@@ -69,6 +87,9 @@ def rollback(run: int | None = None) -> Mode:
 
 def mode_named(name: str) -> Mode:
     """The mode a saved plan names."""
+    for existing, flag in EXISTING_FLAGS.items():
+        if flag and name.endswith(f" {flag}"):
+            return mode_named(name.removesuffix(f" {flag}")).taking(existing)
     for mode in (MIGRATE, SYNC, SYNC_FULL, SYNC_MIRROR):
         if mode.name == name:
             return mode
@@ -138,9 +159,7 @@ class PlanInputs(Protocol):
     """What the planner reads: the desired collections with their mapping and Akinon copy, and
     the mapped collections a mode may delete."""
 
-    def collections(
-        self,
-    ) -> Iterable[tuple[DesiredCollection, Mapping | None, ActualCollection | None]]: ...
+    def collections(self) -> Iterable[Candidate]: ...
 
     def deletion_candidates(
         self, mode: Mode
@@ -160,10 +179,7 @@ def plan(mode: Mode, inputs: PlanInputs, guard: DeleteGuard | None = None) -> Pl
                 deletions.append(plan_deletion(mapping, actual, origin))
     collections: Iterable[CollectionPlan] = ()
     if mode.collections:
-        collections = (
-            plan_collection(desired, mapping, actual, removals=mode.removals)
-            for desired, mapping, actual in inputs.collections()
-        )
+        collections = (plan_candidate(c, mode) for c in inputs.collections())
     return Plan(
         mode,
         tuple(deletions),
@@ -171,6 +187,32 @@ def plan(mode: Mode, inputs: PlanInputs, guard: DeleteGuard | None = None) -> Pl
         collections,
         guard if mode.mirror else None,
     )
+
+
+def plan_candidate(candidate: Candidate, mode: Mode) -> CollectionPlan:
+    """A store collection's plan in ``mode``; one never mapped whose name Akinon already has
+    (unmapped) is reported, adopted or created as the mode says."""
+    desired, namesakes = candidate.desired, candidate.namesakes
+    if candidate.mapping is not None or not namesakes or mode.existing == "duplicate":
+        return plan_collection(desired, candidate.mapping, candidate.actual, removals=mode.removals)
+    if mode.existing == "report" or len(namesakes) > 1:  # several: never guessed between
+        return CollectionPlan(desired, (), existing=tuple(n.pk for n in namesakes))
+    [there] = namesakes
+    adopt = Operation(
+        Action.ADOPT,
+        desired.source_id,
+        Origin.SOURCE,
+        akinon_pk=there.pk,
+        name=there.name,
+        source_slug=desired.source_slug,
+        akinon_slug=there.slug,
+        item_count=len(there.items),
+    )
+    # Its items are nobody's that collsync knows of: none is removed unless by --mirror.
+    rest = plan_collection(
+        desired, Mapping(desired.source_id, there.pk), there, removals=mode.removals
+    )
+    return CollectionPlan(desired, (adopt, *rest.operations))
 
 
 def plan_deletion(mapping: Mapping, actual: ActualCollection, origin: Origin) -> Operation:

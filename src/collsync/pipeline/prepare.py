@@ -90,6 +90,7 @@ async def _extract(ctx: RunContext, scope: Scope, counts: Counter[str]) -> tuple
         resume=ctx.resumed,
         progress=ctx.progress,
         stop=ctx.stop,
+        max_age=config.run.snapshot_max_age.total_seconds(),
     )
     if scope.also_ids:
         extra = await extract.extract_collections(

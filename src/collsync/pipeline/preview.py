@@ -11,6 +11,7 @@ from collsync.pipeline.inputs import actual
 from collsync.pipeline.models import Action
 from collsync.report.model import (
     DiffReport,
+    Existing,
     NotCarried,
     change_of,
     deletion_of,
@@ -66,6 +67,12 @@ def preview(
         sid = collection.desired.source_id
         result.source[sid] = collection.desired.content_hash
         progress.advance("load")
+        if collection.existing:
+            desired = collection.desired
+            report.existing.append(
+                Existing(sid, desired.source_slug, desired.name, collection.existing)
+            )
+            continue
         change = change_of(
             collection, actual(state, sid) if collection.change is Action.UPDATE else None
         )
@@ -76,6 +83,7 @@ def preview(
         result.changed.append(collection)
     report.changes += [deletion_of(op) for op in plan.deletions]
     report.changes = sorted_changes(report.changes)
+    report.existing.sort(key=lambda e: (e.source_slug, e.source_id))
     if plan.guard is not None:
         report.guard = plan.guard.describe(len(plan.deletions))
         report.refused = plan.refusal is not None

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import hashlib
 import signal
 from collections import Counter
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from collsync.errors import (
     EXIT_RECORD_FAILURES,
     CollsyncError,
     ConfigError,
+    ExistingCollectionsError,
     InterruptedRunError,
 )
 from collsync.logging import get_logger
@@ -40,7 +42,7 @@ from collsync.pipeline.saved_plan import document, plan_of
 from collsync.pipeline.scope import Scope, record_bookkeeping
 from collsync.pipeline.verify import Verification, verify
 from collsync.source import StoreClient
-from collsync.state import State
+from collsync.state import Bound, State
 from collsync.target import AkinonClient
 
 if TYPE_CHECKING:
@@ -82,6 +84,8 @@ class RunRequest:
     """A preview also returns the plan document ``apply`` takes."""
     approve: Callable[[DiffReport], bool] | None = None
     """Shown the plan before anything is written; False ends the run with nothing written."""
+    rebind: bool = False
+    """The store or Akinon moved: bind the state to the config's services (``--rebind``)."""
 
 
 PREVIEW_RUN = 0
@@ -161,11 +165,49 @@ async def run(
                 AkinonClient.from_config(config, transport=transports.akinon) as akinon,
             ):
                 scope = request.scope(state) if callable(request.scope) else request.scope
+                _bind(state, config, request)
                 return await _recorded(
                     config, request, scope, state, store, akinon, progress or NoProgress()
                 )
     finally:
         state.close()
+
+
+def bound_to(config: Config) -> Bound:
+    """The services and account a config points at."""
+    if config.target.token is not None and config.target.password is None:
+        token = config.target.token.get_secret_value().encode()
+        account = "token " + hashlib.sha256(token).hexdigest()[:12]
+    else:
+        account = str(config.target.email)
+    return Bound(str(config.source.url), str(config.target.url), account)
+
+
+def _bind(state: State, config: Config, request: RunRequest) -> None:
+    """A state belongs to one store and one Akinon account: a run against others is refused
+    (exit 2) before anything is read, unless ``--rebind`` declares a real move."""
+    current, bound = bound_to(config), state.binding.get()
+    if bound == current:
+        return
+    if bound is None:
+        if not request.preview:  # the first run that writes binds it
+            state.binding.set(current)
+            log.info("collsync.state.bound", **dataclasses.asdict(current))
+        return
+    if not request.rebind:
+        raise ConfigError(
+            f"state.path: {state.path} belongs to other services: "
+            + "; ".join(bound.differences(current))
+            + ". Point state.path at this store's and account's state; if the store or Akinon "
+            "only moved, run `collsync sync --rebind` (or migrate) once."
+        )
+    with state.transaction():
+        state.binding.set(current)
+        rebind = state.runs.start(
+            "rebind", {"from": dataclasses.asdict(bound), "to": dataclasses.asdict(current)}
+        )
+        state.runs.finish(rebind, "done", {"differences": bound.differences(current)})
+    log.warning("collsync.state.rebound", previous=dataclasses.asdict(bound))
 
 
 async def _recorded(
@@ -257,6 +299,9 @@ async def _stages(
     inputs = StateInputs(
         ctx.state, ctx.config, ctx.failures, prepared.generation, scope.limit, prepared.blocked
     )
+    stop = _fresh_state_clash(ctx, scope, inputs)
+    if stop is not None and not request.preview:
+        raise ExistingCollectionsError(stop)
     if request.preview or request.approve is not None:
         shown = preview(
             _plan(ctx, request, scope, prepared, inputs),
@@ -267,6 +312,7 @@ async def _stages(
             progress=ctx.progress,
         )
         summary.planned.update(_planned(shown))
+        shown.report.stop = shown.report.stop or stop
         if scope.full_read and scope.mode.collections and not scope.mode.mirror:
             shown.report.gone_from_store = len(ctx.state.ids.not_staged(prepared.generation))
         if request.preview:
@@ -310,6 +356,26 @@ async def _stages(
         ctx.failures.resolve_stale(("extract", "extract.products", "transform"))
     record_bookkeeping(ctx.state, scope, ctx.run_id)
     return RunResult(summary)
+
+
+def _fresh_state_clash(ctx: RunContext, scope: Scope, inputs: StateInputs) -> str | None:
+    """Why a run with a state that maps nothing must not create: the account already holds
+    collections of the names it would create (a lost state, or one made for another copy)."""
+    mode = scope.mode
+    if not mode.collections or mode.existing != "report" or ctx.state.ids.counts().collections:
+        return None
+    if not ctx.state.readback.count():
+        return None
+    names = inputs.clashes()
+    if not names:
+        return None
+    shown = ", ".join(repr(n) for n in names[:3]) + (", ..." if len(names) > 3 else "")
+    return (
+        f"this state maps no collection, and the Akinon account already holds {len(names)} "
+        f"collection(s) named as store collections it would create ({shown}): a lost or new "
+        "state? Run with --adopt-existing to map them by name, or --allow-duplicates to create "
+        "them anyway"
+    )
 
 
 def _plan(

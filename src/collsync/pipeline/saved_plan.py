@@ -112,7 +112,7 @@ def plan_of(saved: dict[str, Any], state: State, inputs: StateInputs, *, resumed
     an earlier apply of it was interrupted)."""
     mode = mode_named(str(saved["mode"]))
     fingerprints = saved["fingerprints"]
-    now_source = {d.source_id: d.content_hash for d, _m, _a in inputs.collections()}
+    now_source = {c.desired.source_id: c.desired.content_hash for c in inputs.collections()}
     moved = _moved("source collections", fingerprints["source"], now_source)
     if not resumed:  # a resumed apply has already changed the target and the state
         moved += _moved("Akinon collections", fingerprints["target"], state.readback.fingerprint())

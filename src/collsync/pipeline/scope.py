@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Literal
 
 from collsync.config import format_duration
 from collsync.errors import ConfigError
-from collsync.pipeline.plan import SYNC, SYNC_FULL, SYNC_MIRROR, Mode
+from collsync.pipeline.plan import SYNC, SYNC_FULL, SYNC_MIRROR, Existing, Mode
 from collsync.source import CollectionFilters
 
 if TYPE_CHECKING:
@@ -82,6 +82,7 @@ class SyncChoice:
     mirror: bool = False
     retry: bool = False
     """Retry parked failures too."""
+    existing: Existing = "report"
 
 
 def sync_scope(state: State, config: Config, choice: SyncChoice) -> Scope:
@@ -95,11 +96,17 @@ def sync_scope(state: State, config: Config, choice: SyncChoice) -> Scope:
     reason = _full_reason(state, config, choice)
     if reason is not None:
         mode = SYNC_MIRROR if choice.mirror else SYNC_FULL
-        return Scope(mode, base, bookkeeping="reconciled", label="full", reason=reason)
+        return Scope(
+            mode.taking(choice.existing),
+            base,
+            bookkeeping="reconciled",
+            label="full",
+            reason=reason,
+        )
     mark = datetime.fromisoformat(str(state.checkpoints.get(WATERMARK)["createdon"]))
     since = mark - config.sync.overlap
     return Scope(
-        SYNC,
+        SYNC.taking(choice.existing),
         base.model_copy(update={"createdon_min": since}),
         also_ids=tuple(state.failures.due(force=choice.retry)),
         bookkeeping="watermark",

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from collsync.pipeline.models import ActualCollection, CollectionPlan, Operation
 
 SCHEMA_VERSION = 2
-CHANGE_ACTIONS = ("create", "recreate", "update", "delete")
+CHANGE_ACTIONS = ("create", "adopt", "recreate", "update", "delete")
 ORIGINS = ("source", "drift", "rollback")
 
 
@@ -59,6 +59,16 @@ class Change:
 
 
 @dataclass(frozen=True, slots=True)
+class Existing:
+    """A store collection never mapped whose name Akinon already has, unmapped."""
+
+    source_id: str
+    source_slug: str
+    name: str
+    akinon_pks: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class NotCarried:
     """Something in the store that will not reach Akinon, and why."""
 
@@ -81,6 +91,10 @@ class DiffReport:
     """The guard refuses the plan: the command of this mode would change nothing."""
     gone_from_store: int = 0
     """Mapped collections the store no longer has, which this mode leaves on Akinon."""
+    existing: list[Existing] = field(default_factory=list)
+    """Store collections never mapped whose names Akinon already has (unmapped)."""
+    stop: str | None = None
+    """Why the command of this mode would stop before any write (nothing would change)."""
     changes: list[Change] = field(default_factory=list)
     unchanged: int = 0
     not_carried: list[NotCarried] = field(default_factory=list)
@@ -98,11 +112,13 @@ class DiffReport:
             counts["items_removed"] += len(change.items_removed)
         counts["unchanged"] = self.unchanged
         counts["not_carried"] = len(self.not_carried)
+        counts["existing"] = len(self.existing)
         return counts
 
     @property
     def has_changes(self) -> bool:
-        return bool(self.changes)
+        """Anything the command of this mode would change, or would be stopped by."""
+        return bool(self.changes or self.existing or self.stop)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -113,6 +129,8 @@ class DiffReport:
             "mode": self.mode,
             "guard": {"text": self.guard, "refused": self.refused} if self.guard else None,
             "gone_from_store": self.gone_from_store,
+            "existing": [asdict(e) for e in self.existing],
+            "stop": self.stop,
             "summary": self.summary,
             "changes": [asdict(c) for c in self.changes],
             "not_carried": [asdict(n) for n in self.not_carried],
@@ -154,15 +172,17 @@ def change_of(plan: CollectionPlan, actual: ActualCollection | None) -> Change |
         for op in ops
         if op.action is Action.ADD_ITEM
     )
-    existing = actual is not None and change is Action.UPDATE
+    pk, slug = (actual.pk, actual.slug) if actual and change is Action.UPDATE else (None, None)
+    if change is Action.ADOPT:  # the collection it is mapped to
+        pk, slug = ops[0].akinon_pk, ops[0].akinon_slug
     return Change(
         action=change.value,
         origin=ops[0].origin.value,
         source_id=desired.source_id,
         source_slug=desired.source_slug,
         name=desired.name,
-        akinon_pk=actual.pk if existing and actual else None,
-        akinon_slug=actual.slug if existing and actual else None,
+        akinon_pk=pk,
+        akinon_slug=slug,
         fields=fields,
         items_added=added,
         items_removed=removed,

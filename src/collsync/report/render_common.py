@@ -14,6 +14,7 @@ ARROW = "→"
 
 ACTION_HELP = {
     "create": "never migrated: will be created on Akinon",
+    "adopt": "on Akinon already, not mapped: will be mapped to it",
     "recreate": "deleted on Akinon: will be created again",
     "update": "name, status or items differ",
     "delete": "will be deleted on Akinon, with its items",
@@ -81,6 +82,45 @@ def gone_line(report: DiffReport) -> str | None:
         f"{count} gone from the store stay on Akinon in this mode: `collsync diff --mirror` "
         "shows their deletion."
     )
+
+
+def notices(report: DiffReport) -> list[tuple[str, str]]:
+    """What a reader must see before the changes: (text, ``stop`` / ``warn``)."""
+    found = []
+    for line, severity in (
+        (stop_line(report), "stop"),
+        (guard_line(report), "stop" if report.refused else "warn"),
+        (existing_line(report), "warn"),
+        (gone_line(report), "warn"),
+    ):
+        if line is not None:
+            found.append((line, severity))
+    return found
+
+
+def stop_line(report: DiffReport) -> str | None:
+    if report.stop is None:
+        return None
+    return f"The run would stop before any write: {report.stop}"
+
+
+def existing_line(report: DiffReport) -> str | None:
+    """Store collections never mapped whose names Akinon already has (unmapped)."""
+    if not report.existing:
+        return None
+    count = plural(len(report.existing), "store collection")
+    return (
+        f"{count} never mapped, and already on Akinon by name (not mapped): each is a conflict "
+        "until `--adopt-existing` maps it or `--allow-duplicates` creates it anyway."
+    )
+
+
+def existing_rows(report: DiffReport) -> list[tuple[str, str, str]]:
+    """(source slug, name, Akinon pks) for each store collection already on Akinon by name."""
+    return [
+        (e.source_slug, e.name, ", ".join(f"pk {pk}" for pk in e.akinon_pks))
+        for e in report.existing
+    ]
 
 
 def mode_line(report: DiffReport) -> str:

@@ -14,13 +14,13 @@ from collsync.report.render_common import (
     akinon_parts,
     change_lines,
     dropped_fields_left,
+    existing_rows,
     field_parts,
-    gone_line,
-    guard_line,
     item_parts,
     kind_label,
     mode_line,
     no_changes_line,
+    notices,
     plan_line,
     plural,
 )
@@ -191,6 +191,7 @@ def render_html(report: DiffReport) -> str:
             _summary(report),
             _charts(report),
             _changes(report),
+            _existing(report),
             _not_carried(report),
             "</main>",
             "<footer>Made by collsync. Nothing has been written to Akinon: this is a plan to "
@@ -212,13 +213,9 @@ def _summary(report: DiffReport) -> str:
         else f'<p class="ok">{escape(no_changes_line(report))}</p>'
     )
     headline += f'\n<p class="muted">{escape(mode_line(report))}</p>'
-    guard = guard_line(report)
-    if guard is not None:
-        css = "guard refused" if report.refused else "guard"
-        headline += f'\n<p class="{css}">{escape(guard)}</p>'
-    gone = gone_line(report)
-    if gone is not None:
-        headline += f'\n<p class="guard">{escape(gone)}</p>'
+    for line, severity in notices(report):
+        css = "guard refused" if severity == "stop" else "guard"
+        headline += f'\n<p class="{css}">{escape(line)}</p>'
     cards = [
         f'<div class="card {line.action}{"" if line.collections else " zero"}">'
         f"<b>{line.collections}</b>"
@@ -293,8 +290,23 @@ def _charts(report: DiffReport) -> str:
     )
 
 
+def _existing(report: DiffReport) -> str:
+    if not report.existing:
+        return ""
+    rows = "".join(
+        f"<tr><td><code>{escape(slug)}</code></td><td>{escape(name)}</td><td>{escape(pks)}</td>"
+        "</tr>"
+        for slug, name, pks in existing_rows(report)
+    )
+    return (
+        '<section id="existing">\n<h2>Already on Akinon, not mapped</h2>\n'
+        '<div class="scroll"><table><thead><tr><th>Source slug</th><th>Name</th>'
+        f"<th>Akinon</th></tr></thead><tbody>{rows}</tbody></table></div>\n</section>"
+    )
+
+
 def _changes(report: DiffReport) -> str:
-    if not report.has_changes:
+    if not report.changes:
         return (
             '<section id="changes">\n<h2>Changes</h2>\n'
             f'<p class="ok">{escape(no_changes_line(report))}</p>\n'

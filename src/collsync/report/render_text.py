@@ -21,16 +21,16 @@ from collsync.report.render_common import (
     akinon_parts,
     change_lines,
     dropped_fields_left,
+    existing_rows,
     field_parts,
     field_text,
-    gone_line,
-    guard_line,
     item_parts,
     item_split,
     item_text,
     kind_label,
     mode_line,
     no_changes_line,
+    notices,
     origin_split,
     plan_line,
     plural,
@@ -79,17 +79,16 @@ def render_table(report: DiffReport, *, color: bool, width: int) -> str:
     )
     console.print(Text(f"generated {report.generated_at}", style="dim"))
     console.print(Text(mode_line(report), style="dim"))
-    guard = guard_line(report)
-    if guard is not None:
-        console.print(Text(guard, style="bold red" if report.refused else "yellow"))
-    gone = gone_line(report)
-    if gone is not None:
-        console.print(Text(gone, style="yellow"))
+    for line, severity in notices(report):
+        console.print(Text(line, style="bold red" if severity == "stop" else "yellow"))
     console.print()
     if report.has_changes:
         console.print(Text(plan_line(report), style="bold"))
         console.print(_summary_grid(report))
-        console.print(_changes_table(report, width))
+        if report.changes:
+            console.print(_changes_table(report, width))
+        if report.existing:
+            console.print(_existing_table(report))
     else:
         console.print(Text(no_changes_line(report), style="bold green"))
         console.print(f"{plural(report.unchanged, 'collection')} unchanged.")
@@ -195,6 +194,15 @@ def _change_cell(change: Change, width: int) -> Text:
     if not lines:
         lines.append(Text(change_lines(change)[0], style="dim"))
     return Text("\n").join(lines)
+
+
+def _existing_table(report: DiffReport) -> Table:
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, title="Already on Akinon, not mapped")
+    for column in ("source slug", "name", "Akinon"):
+        table.add_column(column, overflow="fold")
+    for row in existing_rows(report):
+        table.add_row(*row)
+    return table
 
 
 def _not_carried_block(report: DiffReport) -> Group:
@@ -303,15 +311,19 @@ def render_markdown(report: DiffReport) -> str:
     else:
         out += [f"**{no_changes_line(report)}**", ""]  # collsync's own words: code spans kept
     out += [mode_line(report), ""]
-    guard = guard_line(report)
-    if guard is not None:
-        out += [f"**{md_text(guard)}**", ""]
-    gone = gone_line(report)
-    if gone is not None:
-        out += [gone, ""]
+    for line, severity in notices(report):
+        out += [f"**{md_text(line)}**" if severity == "stop" else md_text(line), ""]
     out += _md_summary(report)
-    if report.has_changes:
+    if report.changes:
         out += _md_changes(report)
+    if report.existing:
+        out += ["## Already on Akinon, not mapped", "", "| Source slug | Name | Akinon |"]
+        out += ["| --- | --- | --- |"]
+        out += [
+            f"| {md_code(slug)} | {md_text(name)} | {pks} |"
+            for slug, name, pks in existing_rows(report)
+        ]
+        out.append("")
     out += _md_not_carried(report)
     return "\n".join(out) + "\n"
 

@@ -9,7 +9,8 @@
     ├── readback     the copy of the Akinon account the plan is made against
     ├── ids          source collection <-> Akinon collection, the items collsync added, SKU map
     ├── journal      every write to Akinon: an intent before, an outcome after
-    └── failures     every record that did not make it, and when it is tried again
+    ├── failures     every record that did not make it, and when it is tried again
+    └── binding      the store, Akinon install and account the state belongs to
 
 One file (WAL mode) holds everything a run needs to resume after a crash. A journal
 confirmation commits in one transaction with the map row it produces
@@ -26,9 +27,12 @@ that return the pipeline's own values, which ``rows_where`` would give as dicts 
 from __future__ import annotations
 
 import contextlib
+import sqlite3
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from collsync.state.database import Database
+from collsync.state.binding import Binding, Bound
+from collsync.state.database import Database, create_private, state_problem
 from collsync.state.failures import FailureRow, Failures
 from collsync.state.journal import Journal, JournalEntry, Outcome, Write
 from collsync.state.lock import RunLock
@@ -41,6 +45,16 @@ from collsync.state.staging import Membership, StagedCollection, StagedItem, Sta
 if TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
+
+
+@dataclass(frozen=True, slots=True)
+class Health:
+    integrity: list[str]
+    """SQLite's integrity check: empty when the file is sound."""
+    schema: int
+    bound: Bound | None
+    open_intents: int
+    mapped: int
 
 
 class State:
@@ -57,17 +71,52 @@ class State:
         self.ids = IdMap(database)
         self.journal = Journal(database)
         self.failures = Failures(database)
+        self.binding = Binding(database)
 
     @classmethod
     def open(cls, path: Path) -> State:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        """Open (or create, private to its owner) the state at ``path``, at the current schema;
+        any problem with the file is one :class:`~collsync.errors.CollsyncError` naming it."""
+        create_private(path)
         database = Database(path)
         try:
             migrate(database)
+        except sqlite3.DatabaseError as exc:
+            database.close()
+            raise state_problem(path, exc) from None
         except BaseException:
             database.close()
             raise
         return cls(database)
+
+    def backup(self, target: Path) -> None:
+        """A consistent copy in one file (the write-ahead log included), private like the
+        state: SQLite's online backup, safe while a run writes."""
+        if target.exists():
+            target.unlink()
+        create_private(target)
+        copy = sqlite3.connect(str(target))
+        try:
+            self.database.conn.backup(copy)
+        except sqlite3.Error as exc:
+            raise state_problem(target, exc) from None
+        finally:
+            copy.close()
+
+    def check(self) -> Health:
+        """What ``collsync state check`` reports."""
+        conn = self.database.conn
+        try:
+            problems = [str(r[0]) for r in conn.execute("PRAGMA integrity_check").fetchall()]
+        except sqlite3.DatabaseError as exc:
+            raise state_problem(self.path, exc) from None
+        return Health(
+            integrity=[] if problems == ["ok"] else problems,
+            schema=int(conn.execute("PRAGMA user_version").fetchone()[0]),
+            bound=self.binding.get(),
+            open_intents=self.journal.count_open(),
+            mapped=self.ids.counts().collections,
+        )
 
     def close(self) -> None:
         self.database.close()
@@ -81,7 +130,9 @@ class State:
 
 __all__ = [
     "SCHEMA_VERSION",
+    "Bound",
     "FailureRow",
+    "Health",
     "JournalEntry",
     "MapCounts",
     "MapEntry",
