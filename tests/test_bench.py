@@ -28,7 +28,8 @@ def test_the_benchmark_runs_and_reports_every_column(tmp_path: Path) -> None:
         timeout=300,
     )
     assert done.returncode == 0, done.stderr
-    assert "| scenario | collections |" in done.stdout
+    assert "| scenario | version | collections |" in done.stdout
+    assert "`collsync --help`" in done.stdout  # timed with `status` in the no-op scenario
     assert "noop rerun without start-up:" in done.stdout
     assert "HTTP floor: a bare httpx client" in done.stdout
     results = {r["scenario"]: r for r in json.loads(out.read_text())}

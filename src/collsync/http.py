@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import json
+import os
 import time
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import TYPE_CHECKING, Any, Self, TypeVar, overload
@@ -42,6 +44,7 @@ from collsync.logging import debug_enabled, get_logger
 from collsync.pacing import AdaptiveRate
 
 if TYPE_CHECKING:
+    import ssl
     from collections.abc import Awaitable, Callable, Mapping
 
     from stamina.instrumentation import RetryDetails
@@ -99,6 +102,18 @@ def parse_retry_after(value: str | None) -> float | None:
     return seconds if seconds > 0 else None
 
 
+def _certificates() -> ssl.SSLContext:
+    """The certificate store, as httpx reads it from the environment (``SSL_CERT_FILE``,
+    ``SSL_CERT_DIR``, else certifi's), loaded once for all the lanes: loading it takes as long
+    as dozens of requests."""
+    return _store(os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
+
+
+@functools.cache
+def _store(cert_file: str | None, cert_dir: str | None) -> ssl.SSLContext:
+    return httpx.create_ssl_context(trust_env=True)
+
+
 def _no_cookies() -> CookieJar:
     """A jar that keeps nothing: a client sends only the session it was given."""
     return CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))
@@ -124,20 +139,28 @@ class ServiceClient:
     ) -> None:
         self.limits = limits or Limits()
         self.base_url = httpx.URL(base_url.rstrip("/") + "/")
-        concurrency = max(1, self.limits.concurrency)
-        self._client = httpx.AsyncClient(
-            base_url=self.base_url,
-            transport=transport,
-            trust_env=True,
-            timeout=self.limits.timeout,
-            limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
-            headers={"User-Agent": f"collsync/{__version__}"},
-            cookies=_no_cookies(),
-            event_hooks={"request": [_started], "response": [self._log_answer]},
-        )
-        # A request waits for its lane before its pacing turn: turns are not spent waiting for
-        # a connection, and httpx's pool never times out a request that waits for one.
-        self._lanes = asyncio.Semaphore(concurrency)
+        # Lanes: one client, of one connection, for each request in flight. A request waits
+        # for a lane before its pacing turn (no turn is spent waiting for a connection), and
+        # each client's pool looks after one connection only: httpcore checks every idle
+        # connection of a pool on each request and answer (bench/RESULTS.md).
+        self._clients = [
+            httpx.AsyncClient(
+                base_url=self.base_url,
+                transport=transport,
+                trust_env=True,
+                verify=_certificates(),
+                timeout=self.limits.timeout,
+                limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
+                headers={"User-Agent": f"collsync/{__version__}"},
+                cookies=_no_cookies(),
+                event_hooks={"request": [_started], "response": [self._log_answer]},
+            )
+            for _ in range(max(1, self.limits.concurrency))
+        ]
+        self._client = self._clients[0]  # builds requests; any lane sends them
+        self._lanes: asyncio.LifoQueue[httpx.AsyncClient] = asyncio.LifoQueue()
+        for client in self._clients:
+            self._lanes.put_nowait(client)
         self.pace = AdaptiveRate(
             self.limits.rate_limit, clock=clock, sleep=sleep, service=self.service
         )
@@ -165,7 +188,8 @@ class ServiceClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        for client in self._clients:
+            await client.aclose()
 
     def where(self, path: str) -> str:
         """The full address of ``path``, for messages."""
@@ -258,11 +282,12 @@ class ServiceClient:
         self, request: httpx.Request, *, idempotent: bool, auth: httpx.Auth | None, **where: Any
     ) -> httpx.Response:
         """One send, its answer read whole; errors say what they prove about the request."""
-        async with self._lanes:
+        lane = await self._lanes.get()
+        try:
             turn = await self.pace.acquire()
             started = time.perf_counter()
             try:
-                response = await self._client.send(request, auth=auth)
+                response = await lane.send(request, auth=auth)
             except _UNSENT as exc:
                 _log_failure(request, started, exc, where)
                 raise NotSentError(f"could not connect: {exc!r}", **where) from exc
@@ -276,6 +301,8 @@ class ServiceClient:
                 ) from exc
             except httpx.HTTPError as exc:
                 raise ProtocolError(f"HTTP failure: {exc!r}", **where) from exc
+        finally:
+            self._lanes.put_nowait(lane)
         if response.status_code == 429:
             self.pace.throttled(turn)  # slow down for everyone; this one waits Retry-After
             retry_after = parse_retry_after(response.headers.get("Retry-After"))

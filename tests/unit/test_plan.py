@@ -13,6 +13,7 @@ from collsync.pipeline.models import (
     Action,
     ActualCollection,
     ActualItem,
+    Candidate,
     DesiredCollection,
     DesiredItem,
     Mapping,
@@ -245,12 +246,29 @@ class World:
             return None
         return Mapping(sid, m.pk, m.synced, frozenset(m.ours), f"slug-{sid}", m.created_run)
 
-    def collections(
-        self,
-    ) -> Iterator[tuple[DesiredCollection, Mapping | None, ActualCollection | None]]:
+    def collections(self) -> Iterator[Candidate]:
+        mapped = {m.pk for m in self.ids.values()}
         for sid, desired in sorted(self.store.items()):
             m = self.ids.get(sid)
-            yield desired, self.mapping(sid), self.actual(m.pk) if m else None
+            namesakes = tuple(
+                actual
+                for pk, held in sorted(self.akinon.items())
+                if held.name == desired.name
+                and pk not in mapped
+                and (actual := self.actual(pk)) is not None
+            )
+            rivals = sum(
+                1
+                for other, d in self.store.items()
+                if other != sid and other not in self.ids and d.name == desired.name
+            )
+            yield Candidate(
+                desired,
+                self.mapping(sid),
+                self.actual(m.pk) if m else None,
+                () if m else namesakes,
+                rivals if namesakes and not m else 0,
+            )
 
     def deletion_candidates(self, mode: Mode) -> Iterator[tuple[Mapping, ActualCollection | None]]:
         for sid, m in sorted(self.ids.items()):
@@ -271,6 +289,11 @@ class World:
                     pk = next(self.next_pk)
                     self.akinon[pk] = Held(ME, op.name or "", op.status or "private", {})
                     self.ids[sid] = Mapped(pk, None, set(), run_id)
+                elif op.action is Action.ADOPT:
+                    assert op.akinon_pk is not None
+                    assert self.akinon[op.akinon_pk].owner == ME
+                    pk = op.akinon_pk
+                    self.ids[sid] = Mapped(pk, None, set(), None)
                 elif op.action is Action.UPDATE:
                     assert pk is not None
                     held = self.akinon[pk]
@@ -330,7 +353,18 @@ def worlds(draw: st.DrawFn) -> World:
     return World(store, akinon, ids)
 
 
-modes = st.sampled_from([MIGRATE, SYNC_FULL, SYNC_MIRROR, rollback(), rollback(1)])
+modes = st.sampled_from(
+    [
+        MIGRATE,
+        MIGRATE.taking("adopt"),
+        MIGRATE.taking("duplicate"),
+        SYNC_FULL,
+        SYNC_MIRROR,
+        SYNC_MIRROR.taking("adopt"),
+        rollback(),
+        rollback(1),
+    ]
+)
 
 
 def materialised(planned: Plan) -> Plan:
@@ -359,4 +393,14 @@ def test_executing_a_plan_then_planning_again_leaves_nothing(world: World, mode:
     again = materialised(plan(mode, world))
     assert again.deletions == ()
     assert again.forgotten == ()
-    assert all(c.unchanged for c in again.collections)
+    # what is left is only what a person must settle: never-mapped namesakes, not adopted
+    assert all(not c.operations for c in again.collections)
+    if mode.existing == "duplicate":
+        assert all(c.unchanged for c in again.collections)
+    if mode.existing == "adopt":  # what stays is ambiguous: several on either side
+        for c in again.collections:
+            assert (
+                not c.existing
+                or len(c.existing) > 1
+                or sum(d.name == c.desired.name for d in world.store.values()) > 1
+            )

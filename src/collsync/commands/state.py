@@ -56,7 +56,14 @@ def backup(config_path: Path, target: Path) -> None:
 
 @state_group.command("check")
 @config_option
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    show_default=True,
+    help="Output format.",
+)
 @logging_options
 def check(config_path: Path, fmt: str) -> None:
     """Check the state: its integrity, schema version, bound services and open intents.

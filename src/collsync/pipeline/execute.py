@@ -308,6 +308,14 @@ class Executor:
         """Map a collection Akinon already has (``--adopt-existing``): nothing is sent, and
         collsync did not create it, so no rollback ever deletes it."""
         assert op.akinon_pk is not None
+        holder = self.state.ids.holder(op.akinon_pk)
+        if holder is not None and holder != desired.source_id:
+            raise RecordFailed(
+                "load",
+                "conflict",
+                f"Akinon pk {op.akinon_pk} ({op.name!r}) is mapped to store collection {holder} "
+                "already; check both and run again",
+            )
         there = self.state.readback.get(op.akinon_pk)
         self.state.ids.map_collection(
             desired.source_id,

@@ -8,7 +8,9 @@ recorded as failures here and left out of the plan; everything else in the recor
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -65,6 +67,7 @@ class StateInputs:
         self._rules = self.config.transform
         self._by_identity = self.config.products.resolve == "identity"
         self._uncertain: frozenset[str] | None = None  # known once the store has been read
+        self._names: Counter[str] | None = None
 
     def collections(self) -> Iterator[Candidate]:
         """Transform every staged collection, one at a time (memory stays flat)."""
@@ -98,12 +101,21 @@ class StateInputs:
                     )
                 )
             mapping = mapped(self.state, sid)
-            yield Candidate(
-                desired,
-                mapping,
-                actual(self.state, sid),
-                () if mapping is not None else self.namesakes(desired.name),
-            )
+            namesakes = () if mapping is not None else self.namesakes(desired.name)
+            rivals = self._unmapped_names()[desired.name] - 1 if namesakes else 0
+            yield Candidate(desired, mapping, actual(self.state, sid), namesakes, rivals)
+
+    def _unmapped_names(self) -> Counter[str]:
+        """How many never-mapped store collections bear each name (read once, when a clash
+        first asks)."""
+        if self._names is None:
+            self._names = Counter()
+            for staged in self.state.staging.valid(self.generation, self.limit):
+                if staged.source_id in self.blocked or self.state.ids.get(staged.source_id):
+                    continue
+                with contextlib.suppress(TransformError):
+                    self._names[self._transform(staged).name] += 1
+        return self._names
 
     def namesakes(self, name: str) -> tuple[ActualCollection, ...]:
         """The account's collections named ``name`` that no store collection is mapped to."""

@@ -172,6 +172,9 @@ class Candidate:
     mapping: Mapping | None
     actual: ActualCollection | None
     namesakes: tuple[ActualCollection, ...] = ()
+    rivals: int = 0
+    """With namesakes: the other never-mapped store collections of the same name (adopting one
+    Akinon collection for several store collections would be a guess)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -195,7 +195,7 @@ def plan_candidate(candidate: Candidate, mode: Mode) -> CollectionPlan:
     desired, namesakes = candidate.desired, candidate.namesakes
     if candidate.mapping is not None or not namesakes or mode.existing == "duplicate":
         return plan_collection(desired, candidate.mapping, candidate.actual, removals=mode.removals)
-    if mode.existing == "report" or len(namesakes) > 1:  # several: never guessed between
+    if mode.existing == "report" or len(namesakes) > 1 or candidate.rivals:  # never a guess
         return CollectionPlan(desired, (), existing=tuple(n.pk for n in namesakes))
     [there] = namesakes
     adopt = Operation(

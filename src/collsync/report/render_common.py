@@ -47,7 +47,7 @@ class ActionCounts:
 def action_counts(report: DiffReport) -> list[ActionCounts]:
     """A line for every action, zeros included, so a reader sees "0 to delete" said outright."""
     lines = []
-    for action in CHANGE_ACTIONS:
+    for action in _actions(report):
         changes = [c for c in report.changes if c.action == action]
         lines.append(
             ActionCounts(
@@ -66,7 +66,13 @@ def action_counts(report: DiffReport) -> list[ActionCounts]:
 def plan_line(report: DiffReport) -> str:
     """``Plan: 2 to create, 0 to recreate, 5 to update, 0 to delete.``"""
     summary = report.summary
-    return "Plan: " + ", ".join(f"{summary[a]} to {a}" for a in CHANGE_ACTIONS) + "."
+    return "Plan: " + ", ".join(f"{summary[a]} to {a}" for a in _actions(report)) + "."
+
+
+def _actions(report: DiffReport) -> list[str]:
+    """Every action, zeros included, but adoption, which only ``--adopt-existing`` plans."""
+    adopting = any(c.action == "adopt" for c in report.changes)
+    return [a for a in CHANGE_ACTIONS if a != "adopt" or adopting]
 
 
 def no_changes_line(report: DiffReport) -> str:
