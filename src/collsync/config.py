@@ -142,7 +142,9 @@ class TransformConfig(_Section):
 
 class StateConfig(_Section):
     path: Path = Path("state/collsync.db")
-    lock_stale_after: Seconds = 3600.0
+    lock_stale_after: Seconds | None = None
+    """No longer used (the run lock is the kernel's, freed when its holder dies); accepted so
+    that configs written for earlier versions still load."""
 
 
 class RunConfig(_Section):

@@ -5,11 +5,9 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -25,7 +23,7 @@ from collsync.pipeline.models import (
     DesiredCollection,
     Failure,
 )
-from collsync.state import SCHEMA_VERSION, Outcome, State, Write
+from collsync.state import SCHEMA_VERSION, Outcome, State, Write, run_lock
 from collsync.state.schema import MIGRATIONS
 from collsync.target import Collection
 
@@ -76,35 +74,31 @@ def test_a_first_version_state_learns_which_run_created_each_collection(tmp_path
     state.close()
 
 
-def test_a_live_holder_blocks_and_a_dead_one_is_taken_over(tmp_path: Path) -> None:
-    state = State.open(tmp_path / "state.db")
-    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
-    raw(state).execute(
-        "INSERT INTO lock VALUES (1, ?, ?, 'sync', ?)",
-        (holder.pid, socket.gethostname(), time.time()),
+def test_the_lock_is_held_by_the_os_and_freed_when_its_holder_dies(tmp_path: Path) -> None:
+    state_path = tmp_path / "state.db"
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from pathlib import Path; from collsync.state import run_lock\n"
+            "with run_lock(Path(sys.argv[1]), 'sync'):\n"
+            "    print('held', flush=True); time.sleep(30)",
+            str(state_path),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
     )
+    assert holder.stdout is not None
+    assert holder.stdout.readline().strip() == "held"
     with (
-        pytest.raises(LockHeldError, match=rf"collsync sync` \(pid {holder.pid} on"),
-        state.lock.held("migrate"),
+        pytest.raises(LockHeldError, match=rf"collsync sync` \(pid {holder.pid} on .*, since "),
+        run_lock(state_path, "migrate"),
     ):
         pass
-    holder.kill()
+    holder.kill()  # as SIGKILL or an OOM kill would: nothing of it runs again
     holder.wait()
-    with state.lock.held("migrate"):
-        row = raw(state).execute("SELECT pid, command FROM lock").fetchone()
-        assert tuple(row) == (os.getpid(), "migrate")
-    assert raw(state).execute("SELECT COUNT(*) FROM lock").fetchone()[0] == 0
-    state.close()
-
-
-def test_an_old_lock_from_another_host_is_taken_over(tmp_path: Path) -> None:
-    state = State.open(tmp_path / "state.db")
-    raw(state).execute("INSERT INTO lock VALUES (1, 1, 'elsewhere', 'sync', ?)", (time.time(),))
-    with pytest.raises(LockHeldError, match="on elsewhere"), state.lock.held("migrate"):
-        pass
-    with state.lock.held("migrate", stale_after=0.0):
-        pass
-    state.close()
+    with run_lock(state_path, "migrate"):
+        assert json.loads((tmp_path / "state.db.lock").read_text())["pid"] == os.getpid()
 
 
 def _map(state: State, source_id: str = "s1", pk: int = 5) -> None:
@@ -156,6 +150,23 @@ def test_failures_are_counted_and_resolved(tmp_path: Path) -> None:
     assert (failure.attempts, failure.reason) == (2, "second")
     state.failures.resolve("r1", ["load"])
     assert state.failures.listed() == []
+    state.close()
+
+
+def test_an_acknowledgement_holds_until_the_failure_changes(tmp_path: Path) -> None:
+    state = State.open(tmp_path / "state.db")
+    sku = Failure("c1/SKU-9", "transform", "unresolved_product", "no product", raw={"sku": "9"})
+    state.failures.record(sku, 1)
+    state.failures.record(Failure("c2", "load", "rejected", "400"), 1)
+    assert state.failures.acknowledge(records=["c1"], reason="not sold") == 1  # c1's entries
+    assert (state.failures.count_open(), state.failures.count_acknowledged()) == (1, 1)
+    assert state.failures.due() == ["c2"]  # an acknowledged one is not tried again
+    state.failures.record(sku, 2)  # the same failure again: still accepted
+    assert state.failures.count_open(2) == 0
+    state.failures.record(Failure("c1/SKU-9", "transform", "unresolved_product", "other"), 3)
+    assert state.failures.count_open(3) == 1  # it changed: news again
+    assert state.failures.acknowledge(kind="rejected") == 1
+    assert state.failures.count_acknowledged() == 1
     state.close()
 
 

@@ -58,6 +58,7 @@ def status_data(state: State, runs: int = 10) -> dict[str, Any]:
             "staged": state.staging.count_all(),
         },
         "open_failures": state.failures.count_open(),
+        "acknowledged_failures": state.failures.count_acknowledged(),
         "open_intents": state.journal.count_open(),
     }
 
@@ -112,13 +113,17 @@ def status(config_path: Path, fmt: str, run_count: int) -> None:
         f"{mapped['products']} products in the SKU map; {mapped['staged']} staged source records"
     )
     console.print(
-        f"Open failures: {data['open_failures']}   Open journal intents: {data['open_intents']}"
+        f"Open failures: {data['open_failures']} (and {data['acknowledged_failures']} "
+        f"acknowledged)   Open journal intents: {data['open_intents']}"
     )
 
 
 def _next_try(row: dict[str, Any]) -> str:
     if row["resolved"]:
         return "resolved"
+    if row["acked_at"]:
+        reason = f": {row['ack_reason']}" if row["ack_reason"] else ""
+        return f"acknowledged {row['acked_at']}{reason} (not retried)"
     if row["parked"]:
         return "parked (collsync failures --retry)"
     if row["retry_at"] is None:
@@ -135,16 +140,37 @@ def _next_try(row: dict[str, Any]) -> str:
     is_flag=True,
     help="Make every open failure due now, parked ones included: the next run tries them.",
 )
+@click.option(
+    "--ack",
+    "ack",
+    multiple=True,
+    metavar="RECORD",
+    help="Accept the failures of this record (repeatable): still listed, no longer retried, "
+    "and no longer a reason for exit code 3.",
+)
+@click.option("--ack-all", metavar="KIND", help="Accept every open failure of this kind.")
+@click.option("--reason", default="", help="Why they are accepted (shown with them).")
 @logging_options
-def failures(config_path: Path, fmt: str, include_resolved: bool, retry: bool) -> None:
+def failures(
+    config_path: Path,
+    fmt: str,
+    include_resolved: bool,
+    retry: bool,
+    ack: tuple[str, ...],
+    ack_all: str | None,
+    reason: str,
+) -> None:
     """List records that failed, with the reason, the stage, and when they are tried again.
 
     \b
     Example:
       collsync failures -c config/store.toml
       collsync failures -c config/store.toml --retry && collsync sync -c config/store.toml
+      collsync failures -c config/store.toml --ack-all unresolved_product --reason "not sold"
     A failed record is tried again by later runs, waiting longer after each failure; after
-    [sync] retry_limit failures it is parked until --retry.
+    [sync] retry_limit failures it is parked until --retry. An acknowledged failure stays
+    listed and no longer makes a run exit 3, until it changes (the record changed in the store)
+    or another failure comes.
     """
     state = _open(config_path)
     try:
@@ -152,6 +178,9 @@ def failures(config_path: Path, fmt: str, include_resolved: bool, retry: bool) -
             click.echo(
                 f"{state.failures.unpark()} failure(s) will be tried on the next run", err=True
             )
+        if ack or ack_all:
+            accepted = state.failures.acknowledge(records=ack, kind=ack_all, reason=reason)
+            click.echo(f"{accepted} failure(s) acknowledged", err=True)
         rows = [asdict(f) for f in state.failures.listed(include_resolved=include_resolved)]
     finally:
         state.close()

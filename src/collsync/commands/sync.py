@@ -11,11 +11,9 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import tempfile
 import time
 from dataclasses import asdict
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -32,11 +30,14 @@ from collsync.commands.report import print_summary, show_report
 from collsync.config import load_config
 from collsync.errors import EXIT_FATAL, CollsyncError, InterruptedRunError, LockHeldError
 from collsync.logging import redact
+from collsync.metrics import write_metrics
 from collsync.pipeline.run import RunRequest, RunResult, run
 from collsync.pipeline.scope import SyncChoice, sync_scope
 from collsync.state import State
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from collsync.config import Config
     from collsync.pipeline.plan import Existing
     from collsync.pipeline.run import RunSummary
@@ -82,93 +83,29 @@ def summary_document(
 
 
 def _write_atomically(path: Path, text: str) -> None:
+    """Replace ``path`` at once (a reader never sees half of it), with the mode the umask
+    gives: a summary is for other users' tools to read."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(text)
-        os.replace(temporary, path)  # the collector never reads half a file
+        temporary.write_text(text, encoding="utf-8")
+        os.replace(temporary, path)
     except BaseException:
-        Path(temporary).unlink(missing_ok=True)
+        temporary.unlink(missing_ok=True)
         raise
 
 
-def _sample(value: float) -> str:
-    # Full precision: "%g" would round a Unix timestamp to the nearest 10,000 seconds.
-    return str(int(value)) if float(value).is_integer() else repr(float(value))
-
-
-def metrics_text(document: dict[str, Any], last_success: float | None) -> str:
-    lines: list[str] = []
-
-    def metric(name: str, kind: str, help_text: str, samples: list[tuple[str, float]]) -> None:
-        lines.append(f"# HELP {name} {help_text}")
-        lines.append(f"# TYPE {name} {kind}")
-        lines.extend(f"{name}{labels} {_sample(value)}" for labels, value in samples)
-
-    finished = datetime.fromisoformat(document["finished_at"]).timestamp()
-    metric(
-        "collsync_last_run_timestamp_seconds",
-        "gauge",
-        "When the last sync finished (any outcome).",
-        [("", finished)],
-    )
-    if last_success is not None:
-        metric(
-            "collsync_last_success_timestamp_seconds",
-            "gauge",
-            "When a sync last finished its work (exit code 0 or 3).",
-            [("", last_success)],
-        )
-    metric(
-        "collsync_last_run_exit_code",
-        "gauge",
-        "Exit code of the last sync.",
-        [("", document["exit_code"])],
-    )
-    metric(
-        "collsync_last_run_duration_seconds",
-        "gauge",
-        "How long the last sync took.",
-        [("", document["duration_seconds"])],
-    )
-    counts = document["counts"]
-    actions = (
-        "create",
-        "recreate",
-        "update",
-        "delete",
-        "items_added",
-        "items_removed",
-        "unchanged",
-        "failed",
-        "adopted",
-    )
-    metric(
-        "collsync_last_run_operations",
-        "gauge",
-        "What the last sync did, by action.",
-        [(f'{{action="{a}"}}', counts.get(a, 0)) for a in actions],
-    )
-    if document["open_failures"] is not None:
-        metric(
-            "collsync_open_failures",
-            "gauge",
-            "Records that failed and are not resolved.",
-            [("", document["open_failures"])],
-        )
-    return "\n".join(lines) + "\n"
-
-
-def _last_success(config: Config, document: dict[str, Any]) -> float | None:
+def _record_outcome(config: Config, document: dict[str, Any]) -> tuple[float | None, int | None]:
+    """Remember a successful sync; answer when one last succeeded and how many failures
+    a person acknowledged (both for the metrics)."""
     if not config.state.path.exists():
-        return None
+        return None, None
     state = State.open(config.state.path)
     try:
         if document["status"] in ("ok", "failures"):
             state.checkpoints.set(LAST_SUCCESS, {"at": time.time()}, document["run_id"])
         saved = state.checkpoints.get(LAST_SUCCESS)
-        return float(saved["at"]) if saved else None
+        return (float(saved["at"]) if saved else None), state.failures.count_acknowledged()
     finally:
         state.close()
 
@@ -256,11 +193,11 @@ def sync_command(
         interrupted=isinstance(error, InterruptedRunError),
     )
     if not dry_run:
-        last_success = _last_success(config, document)
+        last_success, acknowledged = _record_outcome(config, document)
         if config.sync.summary_file:
             _write_atomically(config.sync.summary_file, json.dumps(document) + "\n")
         if config.sync.metrics_file:
-            _write_atomically(config.sync.metrics_file, metrics_text(document, last_success))
+            write_metrics(config.sync.metrics_file, document, last_success, acknowledged)
     if summary_json:
         click.echo(json.dumps(document, ensure_ascii=False))
     elif result is not None and result.preview is not None:

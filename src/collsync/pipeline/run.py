@@ -42,7 +42,8 @@ from collsync.pipeline.saved_plan import document, plan_of
 from collsync.pipeline.scope import Scope, record_bookkeeping
 from collsync.pipeline.verify import Verification, verify
 from collsync.source import StoreClient
-from collsync.state import Bound, State
+from collsync.state import Bound, State, run_lock
+from collsync.state.database import create_private
 from collsync.target import AkinonClient
 
 if TYPE_CHECKING:
@@ -157,9 +158,10 @@ async def run(
 ) -> RunResult:
     """Open the state, take the lock, open both clients, record the run, and run its stages."""
     transports = transports or Transports()
-    state = State.open(config.state.path)
-    try:
-        with state.lock.held(request.command, stale_after=config.state.lock_stale_after):
+    create_private(config.state.path)  # the folder the lock lives in
+    with run_lock(config.state.path, request.command):
+        state = State.open(config.state.path)
+        try:
             async with (
                 StoreClient.from_config(config, transport=transports.store) as store,
                 AkinonClient.from_config(config, transport=transports.akinon) as akinon,
@@ -169,8 +171,8 @@ async def run(
                 return await _recorded(
                     config, request, scope, state, store, akinon, progress or NoProgress()
                 )
-    finally:
-        state.close()
+        finally:
+            state.close()
 
 
 def bound_to(config: Config) -> Bound:

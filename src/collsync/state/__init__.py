@@ -2,8 +2,8 @@
 
 ::
 
+    run_lock(path)       the run lock: one run at a time, held by the operating system
     State.open(path)
-    ├── lock         the run lock (one run at a time)
     ├── runs         what each command did          checkpoints  where a run stopped
     ├── staging      the store's records as read, by generation, and their items
     ├── readback     the copy of the Akinon account the plan is made against
@@ -35,7 +35,7 @@ from collsync.state.binding import Binding, Bound
 from collsync.state.database import Database, create_private, state_problem
 from collsync.state.failures import FailureRow, Failures
 from collsync.state.journal import Journal, JournalEntry, Outcome, Write
-from collsync.state.lock import RunLock
+from collsync.state.lock import run_lock
 from collsync.state.mapping import IdMap, MapCounts, MapEntry, MappedItem
 from collsync.state.readback import ReadBackCopy
 from collsync.state.runs import Checkpoints, RunRecord, Runs
@@ -63,7 +63,6 @@ class State:
     def __init__(self, database: Database) -> None:
         self.database = database
         self.path = database.path
-        self.lock = RunLock(database)
         self.runs = Runs(database)
         self.checkpoints = Checkpoints(database)
         self.staging = Staging(database)
@@ -145,4 +144,5 @@ __all__ = [
     "StagedRecord",
     "State",
     "Write",
+    "run_lock",
 ]

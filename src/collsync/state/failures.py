@@ -33,6 +33,10 @@ class FailureRow:
     resolved: bool
     retry_at: float | None
     parked: bool
+    acked_at: str | None = None
+    """When a person accepted it (``failures --ack``): still listed, no longer retried, and no
+    longer a reason for exit code 3."""
+    ack_reason: str | None = None
 
 
 class Failures:
@@ -43,10 +47,14 @@ class Failures:
         stamp = now_iso()
         raw = failure.raw
         with self._db.transaction() as conn:
+            # An acknowledgement holds while the failure says the same; a changed one (the
+            # record changed in the store, another reason) is news again.
             conn.execute(
                 "INSERT INTO failures (record_id, stage, kind, reason, raw, first_at, last_at,"
                 " run_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (record_id, stage) DO UPDATE"
-                " SET kind = excluded.kind, reason = excluded.reason, raw = excluded.raw,"
+                " SET acked_at = CASE WHEN resolved = 0 AND kind = excluded.kind"
+                " AND reason = excluded.reason AND raw IS excluded.raw THEN acked_at END,"
+                " kind = excluded.kind, reason = excluded.reason, raw = excluded.raw,"
                 " attempts = attempts + 1, last_at = excluded.last_at, run_id = excluded.run_id,"
                 " resolved = 0",
                 (
@@ -78,7 +86,8 @@ class Failures:
         """Collections whose failures are due for another try (``force``: parked ones too)."""
         stages = ", ".join(f"'{s}'" for s in RETRIED_STAGES)
         rows = self._db.conn.execute(
-            f"SELECT DISTINCT record_id FROM failures WHERE resolved = 0 AND stage IN ({stages})"
+            "SELECT DISTINCT record_id FROM failures WHERE resolved = 0 AND acked_at IS NULL"
+            f" AND stage IN ({stages})"
             + ("" if force else " AND parked = 0 AND (retry_at IS NULL OR retry_at <= ?)"),
             () if force else (time.time(),),
         ).fetchall()
@@ -111,6 +120,29 @@ class Failures:
                 [(stage, run_id) for stage in stages],
             )
 
+    def acknowledge(
+        self, *, records: Iterable[str] = (), kind: str | None = None, reason: str = ""
+    ) -> int:
+        """Accept the open failures of ``records`` (or of ``kind``); how many were."""
+        stamp = now_iso()
+        with self._db.transaction() as conn:
+            if kind is not None:
+                cursor = conn.execute(
+                    "UPDATE failures SET acked_at = ?, ack_reason = ?"
+                    " WHERE resolved = 0 AND acked_at IS NULL AND kind = ?",
+                    (stamp, reason, kind),
+                )
+                return cursor.rowcount
+            total = 0
+            for record in records:
+                cursor = conn.execute(
+                    "UPDATE failures SET acked_at = ?, ack_reason = ? WHERE resolved = 0"
+                    " AND acked_at IS NULL AND (record_id = ? OR record_id LIKE ? ESCAPE '\\')",
+                    (stamp, reason, record, _like_prefix(record) + "/%"),
+                )
+                total += cursor.rowcount
+            return total
+
     def is_open(self, record_id: str, stage: str) -> bool:
         return (
             self._db.scalar(
@@ -123,7 +155,7 @@ class Failures:
     def listed(self, *, include_resolved: bool = False) -> list[FailureRow]:
         rows = self._db.conn.execute(
             "SELECT record_id, stage, kind, reason, raw, attempts, first_at, last_at, run_id,"
-            " resolved, retry_at, parked FROM failures"
+            " resolved, retry_at, parked, acked_at, ack_reason FROM failures"
             + ("" if include_resolved else " WHERE resolved = 0")
             + " ORDER BY last_at, record_id"
         ).fetchall()
@@ -141,15 +173,27 @@ class Failures:
                 resolved=bool(r[9]),
                 retry_at=r[10],
                 parked=bool(r[11]),
+                acked_at=r[12],
+                ack_reason=r[13],
             )
             for r in rows
         ]
 
     def count_open(self, run_id: int | None = None) -> int:
+        """Open failures nobody acknowledged (of run ``run_id``, or all)."""
+        query = "SELECT COUNT(*) FROM failures WHERE resolved = 0 AND acked_at IS NULL"
         if run_id is None:
-            return int(self._db.scalar("SELECT COUNT(*) FROM failures WHERE resolved = 0"))
+            return int(self._db.scalar(query))
+        return int(self._db.scalar(query + " AND run_id = ?", (run_id,)))
+
+    def count_acknowledged(self) -> int:
         return int(
             self._db.scalar(
-                "SELECT COUNT(*) FROM failures WHERE resolved = 0 AND run_id = ?", (run_id,)
+                "SELECT COUNT(*) FROM failures WHERE resolved = 0 AND acked_at IS NOT NULL"
             )
         )
+
+
+def _like_prefix(text: str) -> str:
+    """``text`` as a literal in a LIKE pattern."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

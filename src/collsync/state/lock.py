@@ -1,71 +1,80 @@
-"""The run lock: one run at a time on a state file."""
+"""The run lock: one run at a time on a state file, held by the operating system.
+
+An advisory ``flock`` on a file beside the state (``collsync.db.lock``), taken for the whole
+run: the kernel releases it when the process ends, however it ends (a crash, SIGKILL, an
+OOM-killed pod), whatever its PID namespace or host name. What the file holds (the holder's
+command, host, PID and start time) is written for the message a second run prints; it never
+decides anything. ``flock`` holds on local disks and single-node volumes, not on every network
+filesystem.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import json
 import os
 import socket
-import time
+import sys
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from collsync.errors import LockHeldError
-from collsync.logging import get_logger
+from collsync.state.database import state_problem
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
-
-    from collsync.state.database import Database
-
-log = get_logger("collsync.state")
+    from pathlib import Path
 
 
-def _pid_alive(pid: int) -> bool:
+def lock_path(state_path: Path) -> Path:
+    return state_path.with_name(state_path.name + ".lock")
+
+
+@contextlib.contextmanager
+def run_lock(state_path: Path, command: str) -> Iterator[None]:
+    """Hold the state's run lock; :class:`LockHeldError` (exit 75) at once, naming the holder,
+    when another process holds it."""
+    path = lock_path(state_path)
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # alive, someone else's
-        return True
-    return True
-
-
-class RunLock:
-    """The ``lock`` row: who holds the state, since when."""
-
-    def __init__(self, database: Database) -> None:
-        self._db = database
-
-    @contextlib.contextmanager
-    def held(self, command: str, *, stale_after: float = 3600.0) -> Iterator[None]:
-        """Hold the run lock; raise :class:`LockHeldError` naming the holder if it is taken."""
-        me, host = os.getpid(), socket.gethostname()
-        with self._db.transaction() as conn:
-            row = conn.execute("SELECT pid, host, command, since FROM lock").fetchone()
-            if row is not None:
-                pid, holder_host, holder_command, since = row
-                age = time.time() - since
-                dead = holder_host == host and not _pid_alive(pid)
-                if not dead and age < stale_after and pid != me:
-                    started = datetime.fromtimestamp(since, UTC).isoformat(timespec="seconds")
-                    raise LockHeldError(
-                        f"{self._db.path} is in use by `collsync {holder_command}` "
-                        f"(pid {pid} on {holder_host}, since {started})"
-                    )
-                log.warning(
-                    "collsync.state.stale_lock_taken_over",
-                    pid=pid,
-                    host=holder_host,
-                    command=holder_command,
-                    reason="process gone" if dead else f"older than {stale_after:.0f}s",
-                )
-            conn.execute(
-                "INSERT OR REPLACE INTO lock (id, pid, host, command, since)"
-                " VALUES (1, ?, ?, ?, ?)",
-                (me, host, command, time.time()),
-            )
+        descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as exc:
+        raise state_problem(path, exc) from None
+    try:
         try:
-            yield
-        finally:
-            with self._db.transaction() as conn:
-                conn.execute("DELETE FROM lock WHERE pid = ?", (me,))
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise LockHeldError(
+                f"{state_path} is in use by {_holder(descriptor)}; this run did nothing"
+            ) from None
+        _write_holder(descriptor, command)
+        yield
+    finally:
+        os.close(descriptor)  # closing releases the lock; a dead process's closes with it
+
+
+def _write_holder(descriptor: int, command: str) -> None:
+    holder = {
+        "command": command,
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
+        "since": datetime.now(UTC).isoformat(timespec="seconds"),
+        "argv": sys.argv[1:3],
+    }
+    with contextlib.suppress(OSError):  # the message's detail only: the lock is held already
+        os.ftruncate(descriptor, 0)
+        os.pwrite(descriptor, json.dumps(holder).encode(), 0)
+
+
+def _holder(descriptor: int) -> str:
+    """Who holds the lock, as the holder wrote it (for the message only)."""
+    try:
+        found: Any = json.loads(os.pread(descriptor, 4096, 0) or b"{}")
+    except (OSError, ValueError):
+        found = {}
+    if not isinstance(found, dict) or "pid" not in found:
+        return "another collsync run"
+    return (
+        f"`collsync {found.get('command', '?')}` (pid {found['pid']} on "
+        f"{found.get('host', '?')}, since {found.get('since', '?')})"
+    )

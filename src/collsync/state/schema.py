@@ -173,7 +173,14 @@ def _created_run(db: sqlite_utils.Database) -> None:
     )
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_first, _created_run]
+def _acknowledged(db: sqlite_utils.Database) -> None:
+    """Failures a person has accepted (``collsync failures --ack``)."""
+    failures = db.table("failures")
+    failures.add_column("acked_at", str)
+    failures.add_column("ack_reason", str)
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_first, _created_run, _acknowledged]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
