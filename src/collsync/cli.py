@@ -76,7 +76,7 @@ COMMANDS = {
     ),
     "check": (
         "collsync.commands.check:check",
-        "Check a config: validate it, reach the store and log in to Akinon.",
+        "Check what a run needs: the config, its files and folders, both services.",
     ),
     "demo": (
         "collsync.commands.demo:demo",

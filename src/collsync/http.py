@@ -336,7 +336,7 @@ def _retry_scheduled(details: RetryDetails) -> None:
             "error": exc.reason,
         }
     else:
-        what = {"error": repr(exc)}
+        what = {"error": f"{type(exc).__name__}: {exc}"}
     log.warning(
         "collsync.http.retry_scheduled",
         attempt=details.retry_num,

@@ -174,13 +174,10 @@ def test_the_cli_reports_a_bad_answer_in_one_line(tmp_path: Path) -> None:
             env=env,
             timeout=60,
         )
-    assert done.returncode == 1
+    assert done.returncode == 2
     assert "Traceback" not in done.stderr
     assert (
-        done.stderr.strip()
-        .splitlines()[-1]
-        .startswith(
-            "error: store POST /api/v1/products/collections/count: expected JSON, got an HTML page"
-        )
+        "  source.url: store POST /api/v1/products/collections/count: expected JSON, got an HTML"
+        " page" in done.stderr
     )
     assert "secret-store-key" not in done.stderr

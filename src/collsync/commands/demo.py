@@ -13,7 +13,7 @@ import httpx
 from rich.console import Console
 
 from collsync.commands.options import logging_options
-from collsync.commands.progress import StageProgress
+from collsync.commands.progress import stage_progress
 from collsync.commands.report import print_summary
 from collsync.config import load_config
 from collsync.pipeline.plan import MIGRATE, SYNC_FULL
@@ -121,7 +121,7 @@ def demo(directory: Path, collections: int) -> None:
         console.rule("4. The store changes: `collsync diff` shows what a sync would do")
         changed = asyncio.run(_rename_one(store_url, seed.store.collections[0]))
         console.print(f"Renamed in the store: {seed.store.collections[0]['name']!r} -> {changed!r}")
-        with StageProgress() as progress:
+        with stage_progress() as progress:
             request = RunRequest("diff", Scope(SYNC_FULL), preview=True, resumable=False)
             shown = asyncio.run(run(config, request, progress=progress)).preview
         assert shown is not None
@@ -147,7 +147,7 @@ def demo(directory: Path, collections: int) -> None:
 
 def _migrate(config: Config) -> RunSummary:
     request = RunRequest("migrate", Scope(MIGRATE, bookkeeping="reconciled"))
-    with StageProgress() as progress:
+    with stage_progress() as progress:
         return asyncio.run(run(config, request, progress=progress)).summary
 
 

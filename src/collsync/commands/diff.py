@@ -15,7 +15,7 @@ from collsync.commands.options import (
     logging_options,
     report_options,
 )
-from collsync.commands.progress import StageProgress
+from collsync.commands.progress import stage_progress
 from collsync.commands.report import print_summary, show_report
 from collsync.config import load_config
 from collsync.errors import EXIT_CHANGES, EXIT_OK
@@ -77,7 +77,7 @@ def diff_command(
         max_deletes=max_deletes,
         save_plan=save_plan is not None,
     )
-    with StageProgress() as progress:
+    with stage_progress() as progress:
         result = asyncio.run(run(config, request, progress=progress))
     assert result.preview is not None
     report = result.preview.report
@@ -117,7 +117,7 @@ def apply_command(config_path: Path, plan_path: Path, no_verify: bool) -> None:
         saved=saved,
         verify=not no_verify,
     )
-    with StageProgress() as progress:
+    with stage_progress() as progress:
         result = asyncio.run(run(config, request, progress=progress))
     print_summary(result.summary)
     click.get_current_context().exit(result.summary.exit_code)

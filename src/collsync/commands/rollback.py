@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import click
 
 from collsync.commands.options import config_option, logging_options, report_options
-from collsync.commands.progress import StageProgress
+from collsync.commands.progress import stage_progress
 from collsync.commands.report import print_summary, show_report
 from collsync.config import load_config
 from collsync.errors import EXIT_FATAL, ConfigError
@@ -82,7 +82,7 @@ def rollback_command(
         approve=None if dry_run else approve,
     )
     # no progress bars under the confirmation prompt
-    with StageProgress(enabled=None if dry_run or yes else False) as progress:
+    with stage_progress(bars=None if dry_run or yes else False) as progress:
         result = asyncio.run(run(config, request, progress=progress))
     if dry_run:
         assert result.preview is not None

@@ -25,7 +25,7 @@ from collsync.commands.options import (
     rebind_option,
     report_options,
 )
-from collsync.commands.progress import StageProgress
+from collsync.commands.progress import stage_progress
 from collsync.commands.report import print_summary, show_report
 from collsync.config import load_config
 from collsync.errors import EXIT_FATAL, CollsyncError, InterruptedRunError, LockHeldError
@@ -177,7 +177,7 @@ def sync_command(
     result: RunResult | None = None
     error: CollsyncError | None = None
     try:
-        with StageProgress(enabled=False if summary_json else None) as progress:
+        with stage_progress(bars=False if summary_json else None) as progress:
             result = asyncio.run(run(config, request, progress=progress))
     except LockHeldError:
         raise  # the run holding the lock writes the summary and the metrics

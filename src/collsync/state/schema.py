@@ -196,4 +196,11 @@ def migrate(database: Database) -> None:
         with database.transaction():
             MIGRATIONS[number](database.utils)
             database.conn.execute(f"PRAGMA user_version = {number + 1}")
-        log.info("collsync.state.migrated", path=str(database.path), version=number + 1)
+    if version < SCHEMA_VERSION:
+        # a new state is no news; an upgraded one is (an older collsync can no longer read it)
+        (log.info if version else log.debug)(
+            "collsync.state.migrated",
+            path=str(database.path),
+            from_version=version,
+            version=SCHEMA_VERSION,
+        )
