@@ -11,7 +11,7 @@ import fnmatch
 import os
 import re
 import tomllib
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -49,8 +49,9 @@ class SourceFilters(_Section):
     id: list[str] = Field(default_factory=list)
     name: list[Annotated[str, Field(max_length=255)]] = Field(default_factory=list)
     slug: list[Annotated[str, Field(max_length=255)]] = Field(default_factory=list)
-    createdon_min: date | None = None
-    createdon_max: date | None = None
+    createdon_min: datetime | date | None = None
+    """Inclusive; a date is the whole of that day, a date and time is taken as given."""
+    createdon_max: datetime | date | None = None
 
     @field_validator("id")
     @classmethod

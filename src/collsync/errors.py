@@ -17,7 +17,6 @@
         ├── AuthenticationError     credentials refused (bad API key, login, 401 after re-login)
         ├── NotFoundError           the record or handler does not exist
         ├── RejectedError           clean 4xx / error body: nothing changed; keeps field messages
-        │   └── AlreadyInCollectionError  the product is in the collection: the desired state
         ├── ThrottledError          429 after the retries ran out; carries Retry-After
         ├── TransientError          5xx, timeouts, connection errors: worth retrying
         │   ├── NotSentError        provably not carried out (never reached the service, or
@@ -138,10 +137,6 @@ class RejectedError(ServiceError):
     def __init__(self, message: str, *, fields: dict[str, list[str]] | None = None, **kw: Any):
         self.fields = fields or {}
         super().__init__(message, **kw)
-
-
-class AlreadyInCollectionError(RejectedError):
-    """The product is in the collection already: the desired state holds."""
 
 
 class ThrottledError(ServiceError):

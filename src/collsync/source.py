@@ -15,7 +15,7 @@ JSON and the reason, for the pipeline to record.
 from __future__ import annotations
 
 import asyncio
-import re
+import json
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -99,6 +99,9 @@ class ProductRecord(BaseModel):
     sku: Annotated[str, Field(min_length=1)]
     name: str = ""
     collection_ids: tuple[uuid.UUID, ...] = ()
+    bad_collection_ids: tuple[str, ...] = ()
+    """Entries of the collection field that are not collection ids (a legacy id, a number),
+    as text: each is one failure, and the product keeps its other collections."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,8 +140,9 @@ class CollectionFilters(BaseModel):
     id: tuple[uuid.UUID, ...] = ()
     name: tuple[Text, ...] = ()
     slug: tuple[Text, ...] = ()
-    createdon_min: date | datetime | None = None
-    createdon_max: date | datetime | None = None
+    createdon_min: datetime | date | None = None
+    createdon_max: datetime | date | None = None
+    """Inclusive bounds; a bare date stands for the whole of that day."""
 
     def to_wire(self) -> dict[str, Any]:
         wire: dict[str, Any] = {}
@@ -146,13 +150,20 @@ class CollectionFilters(BaseModel):
             values = getattr(self, key)
             if values:
                 wire[key] = [str(v) for v in values]
-        for key in ("createdon_min", "createdon_max"):
-            value = getattr(self, key)
-            if isinstance(value, datetime):
-                wire[key] = value.strftime(CREATEDON_FORMAT)
-            elif isinstance(value, date):
-                wire[key] = value.isoformat()
+        # A bare date is a whole day, as a person means it: the store reads one as its
+        # midnight, so the upper bound is that day's last second (createdon has whole seconds).
+        if self.createdon_min is not None:
+            wire["createdon_min"] = _created(self.createdon_min, end_of_day=False)
+        if self.createdon_max is not None:
+            wire["createdon_max"] = _created(self.createdon_max, end_of_day=True)
         return wire
+
+
+def _created(value: date, *, end_of_day: bool) -> str:
+    """A ``createdon`` bound: a timestamp as given, a date at its first or last second."""
+    if not isinstance(value, datetime):
+        value = datetime.combine(value, datetime.max.time() if end_of_day else datetime.min.time())
+    return value.strftime(CREATEDON_FORMAT)
 
 
 class ProductFilters(BaseModel):
@@ -298,11 +309,15 @@ class StoreClient(ServiceClient):
                 f"source.url: {self.where(path)} is not a store RPC "
                 f"handler (the store answered: {message or 'not found'}); check source.url"
             )
-        if code == "500" and _blames_request(message):
-            raise RejectedError(f"the store rejected the request: {message}", body=data, **where)
-        if code == "500":
+        # Decided on the code and on what the request was, never on the message's wording (it
+        # is not documented, and may be localised): the message is only quoted.
+        if code.isdigit() and 500 <= int(code) < 600:
             cls = OutcomeUnknownError if write else TransientError
-            raise cls(f"store error 500: {message}", body=data, **where)
+            raise cls(f"store error {code}: {message}", body=data, **where)
+        if code.isdigit() and 400 <= int(code) < 500:
+            raise RejectedError(
+                f"the store rejected the request ({code}): {message}", body=data, **where
+            )
         raise ProtocolError(f"unknown error body {error!r}", body=data, **where)
 
     # -- collections ----------------------------------------------------------------------------
@@ -360,7 +375,11 @@ class StoreClient(ServiceClient):
 
         def adapt(item: dict[str, Any]) -> dict[str, Any]:
             ids = item.get(field_name)
-            return {"collection_ids": ids if ids is not None else ()}
+            if not isinstance(ids, list):  # not a list at all: the product's own validation says
+                return {"collection_ids": ids if ids is not None else ()}
+            good = [entry for entry in ids if _is_guid(entry)]
+            bad = [_as_text(entry) for entry in ids if not _is_guid(entry)]
+            return {"collection_ids": good, "bad_collection_ids": bad}
 
         return parse_records(ProductRecord, raw, page, adapt=adapt)
 
@@ -409,6 +428,20 @@ class StoreClient(ServiceClient):
         return list(page.records)
 
 
+def _as_text(entry: Any) -> str:
+    return escape_surrogates(entry if isinstance(entry, str) else json.dumps(entry))
+
+
+def _is_guid(entry: Any) -> bool:
+    if not isinstance(entry, str):
+        return False
+    try:
+        uuid.UUID(entry)
+    except ValueError:
+        return False
+    return True
+
+
 def _check_page_size(page_size: int) -> int:
     # The store silently caps pages at 1000: asking for more would make a full page look short.
     if not 1 <= page_size <= MAX_PAGE_SIZE:
@@ -450,16 +483,3 @@ def _parse_count(raw: Any, handler: str) -> int:
             f"negative count {count}", service="store", endpoint=f"POST {API_PREFIX}/{handler}"
         )
     return count
-
-
-# The store documents one error code, 500, for a server fault and for a bad request alike; these
-# phrases blame the request (sent again it would fail again), anything else is a server fault.
-_REQUEST_FAULT = re.compile(
-    r"\binvalid\b|\bunknown (?:filter|key|field|parameter)\b|\bfilters?\b|\bjson\b"
-    r"|\brequired\b|\bmissing\b|\btoo long\b|\b255\b|\bmalformed\b|\bnot a guid\b",
-    re.IGNORECASE,
-)
-
-
-def _blames_request(message: str) -> bool:
-    return bool(_REQUEST_FAULT.search(message))

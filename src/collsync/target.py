@@ -5,8 +5,8 @@ and sends ``X-CSRFToken`` on every non-GET request; token mode sends ``Authoriza
 A 401 logs in again once (session mode) and repeats the request: a 401 proves nothing was done.
 
 DRF error bodies (``{"detail": ...}``, ``{"field": ["..."]}``) become exceptions that keep the
-field messages; "this product is already in the collection" is :class:`AlreadyInCollectionError`,
-which the pipeline counts as success.
+field messages, quoted in failures and never read to decide: what is retried or adopted is
+decided by the status code and by what Akinon holds.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from collsync.akinon_auth import LOGIN, AkinonAuth, field_messages, summary
 from collsync.errors import (
-    AlreadyInCollectionError,
     AuthenticationError,
     NotFoundError,
     ProtocolError,
@@ -113,12 +112,6 @@ class _CreateAnswer(BaseModel):
 def _pk_or_zero(record: dict[str, Any]) -> int:
     pk = record.get("pk")
     return pk if isinstance(pk, int) else 0
-
-
-def _is_already_in_collection(fields: dict[str, list[str]]) -> bool:
-    # Only asked of add-item answers: "already in the collection", or DRF's unique-together text.
-    text = " ".join(m.lower() for msgs in fields.values() for m in msgs)
-    return ("already" in text and "collection" in text) or "unique set" in text
 
 
 class AkinonClient(ServiceClient):
@@ -445,32 +438,21 @@ class AkinonClient(ServiceClient):
     # -- items ----------------------------------------------------------------------------------
 
     async def add_item(self, collection_pk: int, product_pk: int, note: str = "") -> Item:
-        """Add a product; raises :class:`AlreadyInCollectionError` when it is there already."""
+        """Add a product. A refusal is a :class:`RejectedError` whatever it says (one for a
+        product already there too: whether it is, the collection tells, not the wording)."""
         endpoint = f"POST {ITEMS}"
-        try:
-            item: Item = await self.request(
-                "POST",
-                ITEMS,
-                endpoint=endpoint,
-                json_body={
-                    "product_id": product_pk,
-                    "usercollection_id": collection_pk,
-                    "note": note,
-                },
-                expect=(200, 201),
-                parse=self._validated(Item, endpoint),
-            )
-        except RejectedError as exc:
-            if _is_already_in_collection(exc.fields):
-                raise AlreadyInCollectionError(
-                    exc.reason,
-                    fields=exc.fields,
-                    body=exc.body,
-                    service=self.service,
-                    endpoint=endpoint,
-                    status=exc.status,
-                ) from exc
-            raise
+        item: Item = await self.request(
+            "POST",
+            ITEMS,
+            endpoint=endpoint,
+            json_body={
+                "product_id": product_pk,
+                "usercollection_id": collection_pk,
+                "note": note,
+            },
+            expect=(200, 201),
+            parse=self._validated(Item, endpoint),
+        )
         return item
 
     async def remove_item(self, item_pk: int) -> None:
@@ -489,7 +471,6 @@ class AkinonClient(ServiceClient):
 
 __all__ = [
     "AkinonClient",
-    "AlreadyInCollectionError",
     "Collection",
     "CollectionPage",
     "Item",

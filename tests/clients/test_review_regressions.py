@@ -10,7 +10,9 @@ import pytest
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from collsync.errors import (
+    AuthenticationError,
     ConfigError,
+    OutcomeUnknownError,
     ProtocolError,
     RejectedError,
     ThrottledError,
@@ -27,8 +29,8 @@ from collsync.sandbox import (
     create_store_app,
 )
 from collsync.sandbox.transport import SandboxTransport
-from collsync.source import StoreClient
-from collsync.target import AkinonClient, AlreadyInCollectionError
+from collsync.source import CollectionData, StoreClient
+from collsync.target import AkinonClient
 
 from .conftest import LIMITS, Service
 
@@ -129,36 +131,47 @@ async def test_a_rate_limit_below_one_per_second_works() -> None:
     assert response.status_code == 200
 
 
-@pytest.mark.parametrize(
-    ("message", "blamed"),
-    [
-        ("Invalid filter value for 'createdon_min'", True),
-        ("Unknown parameter 'x'", True),
-        ("Invalid JSON", True),
-        ("name is required", True),
-        ("Database connection lost", False),
-        ("Page cache unavailable", False),
-        ("Internal server error", False),
-    ],
-)
-async def test_store_500_bodies_blame_the_request_only_when_they_say_so(
-    message: str, blamed: bool
-) -> None:
-    calls = []
+def store_answering(code: int, message: str, calls: list[httpx.Request]) -> StoreClient:
+    """A store that answers every call with this error body (HTTP 200, as the store does)."""
 
     def answer(request: httpx.Request) -> httpx.Response:
         calls.append(request)
-        return httpx.Response(200, json={"error": {"code": 500, "message": message}})
+        return httpx.Response(200, json={"error": {"code": code, "message": message}})
 
-    async with StoreClient(
-        "http://store",
-        STORE_API_KEY,
-        transport=httpx.MockTransport(answer),
-        limits=Limits(attempts=3),
-    ) as client:
-        with pytest.raises(RejectedError if blamed else TransientError):
+    transport = httpx.MockTransport(answer)
+    return StoreClient(
+        "http://store", STORE_API_KEY, transport=transport, limits=Limits(attempts=3)
+    )
+
+
+@pytest.mark.parametrize(
+    ("code", "message", "raised", "sent"),
+    [
+        (500, "Invalid filter value", TransientError, 3),  # a 500 is retried, whatever it says
+        (500, "Geçersiz filtre", TransientError, 3),
+        (500, "Database connection lost", TransientError, 3),
+        (401, "temporary failure, try again", AuthenticationError, 1),  # never retried
+        (404, "try again later", ConfigError, 1),
+        (400, "temporarily unavailable", RejectedError, 1),
+    ],
+)
+async def test_store_errors_are_retried_by_their_code_not_their_wording(
+    code: int, message: str, raised: type[Exception], sent: int
+) -> None:
+    calls: list[httpx.Request] = []
+    async with store_answering(code, message, calls) as client:
+        with pytest.raises(raised) as info:
             await client.count_collections()
-    assert len(calls) == (1 if blamed else 3)
+    assert len(calls) == sent
+    assert message in str(info.value)  # quoted, to explain
+
+
+async def test_a_store_500_on_a_write_is_not_sent_again() -> None:
+    calls: list[httpx.Request] = []
+    async with store_answering(500, "Invalid name", calls) as client:
+        with pytest.raises(OutcomeUnknownError):  # it may have been applied: the caller looks
+            await client.create_collections([CollectionData(name="x", slug="x")])
+    assert len(calls) == 1
 
 
 async def test_a_store_that_ignores_page_numbers_is_not_read_forever() -> None:
@@ -184,20 +197,6 @@ async def test_a_store_that_ignores_page_numbers_is_not_read_forever() -> None:
             async for _ in client.iter_collections(page_size=5):
                 pass
     assert len(calls) == 2
-
-
-async def test_already_exists_on_create_is_not_mistaken_for_already_in_collection() -> None:
-    transport = httpx.MockTransport(
-        lambda r: httpx.Response(
-            400, json={"name": ["A collection with this name already exists."]}
-        )
-    )
-    async with AkinonClient(
-        "http://akinon", token="t" * 40, transport=transport, limits=LIMITS
-    ) as client:
-        with pytest.raises(RejectedError) as info:
-            await client.create_collection("Aynı")
-    assert not isinstance(info.value, AlreadyInCollectionError)
 
 
 async def test_a_target_url_that_is_not_akinon_is_a_config_error(store: Service) -> None:

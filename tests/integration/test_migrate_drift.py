@@ -7,6 +7,7 @@ import json
 import re
 
 import httpx
+import pytest
 from click.testing import CliRunner, Result
 
 from collsync.cli import main
@@ -19,7 +20,7 @@ from collsync.pipeline.plan import MIGRATE, Plan
 from collsync.pipeline.run import RunRequest
 from collsync.pipeline.run import run as run_pipeline
 from collsync.pipeline.scope import Scope
-from collsync.sandbox import AKINON_EMAIL, AKINON_PASSWORD, STORE_API_KEY
+from collsync.sandbox import AKINON_EMAIL, AKINON_PASSWORD, STORE_API_KEY, commerce
 from collsync.state import State
 from collsync.target import AkinonClient
 
@@ -73,7 +74,15 @@ def test_a_collection_deleted_on_akinon_is_recreated_as_drift(sandbox: Sandbox) 
     assert sandbox.migrated() == sandbox.expected()
 
 
-def test_already_in_the_collection_is_success(sandbox: Sandbox) -> None:
+@pytest.mark.parametrize(
+    "message",
+    ["This product is already in the collection.", "Bu ürün zaten bu koleksiyonda."],
+    ids=["english", "localised"],
+)
+def test_already_in_the_collection_is_success_in_any_language(
+    sandbox: Sandbox, message: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(commerce, "ALREADY_IN_COLLECTION", message)
     state, source_id, pk = one_migrated(sandbox)
     product_pk, item = next(iter(state.ids.items(source_id).items()))
     state.database.conn.execute("DELETE FROM item_map")  # as if the confirmation had been lost
@@ -89,7 +98,7 @@ def test_already_in_the_collection_is_success(sandbox: Sandbox) -> None:
 
     writes = sandbox.commerce_log.writes()
     asyncio.run(execute(sandbox, state, plan))
-    assert sandbox.commerce_log.writes() == writes + 1  # one POST, answered "already in"
+    assert sandbox.commerce_log.writes() == writes + 1  # one POST, refused; the collection says why
     assert state.ids.items(source_id)[product_pk].item_pk == item.item_pk
     assert state.failures.listed() == []
     state.close()

@@ -15,6 +15,7 @@ from click.testing import CliRunner, Result
 
 from collsync.cli import main
 from collsync.sandbox import SeedSpec
+from collsync.sandbox.data import BAD_MEMBERSHIPS
 
 from .conftest import ENV, Sandbox, make_sandbox
 
@@ -71,6 +72,14 @@ def test_malformed_records_are_named_and_every_good_one_migrates(broken_store: S
     for sku in unmapped:
         if any(p["sku"] == sku and p["collections"] for p in broken_store.seed.store.products):
             assert sku in named
+    # a product in good and bad collections at once: each bad entry is one failure, named, and
+    # the product is still in every good collection (migrated() == expected() above)
+    entries = sorted(
+        json.loads(f["raw"])["entry"] for f in failures if f["kind"] == "invalid_membership"
+    )
+    assert entries == sorted(e if isinstance(e, str) else json.dumps(e) for e in BAD_MEMBERSHIPS)
+    assert "its other collections are kept" in by_kind["invalid_membership"][0]
+    assert f"{len(failures)} record(s) failed" in result.output  # the summary counts them all
 
 
 HOLDS_THE_LOCK = """

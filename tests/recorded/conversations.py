@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from collsync.errors import AuthenticationError, NotFoundError
+from collsync.errors import AuthenticationError, NotFoundError, RejectedError
 from collsync.source import CollectionData, CollectionFilters, StoreClient
-from collsync.target import AkinonClient, AlreadyInCollectionError
+from collsync.target import AkinonClient
 
 
 async def store_conversation(client: StoreClient, wrong_key: StoreClient) -> dict[str, Any]:
@@ -45,7 +45,7 @@ async def akinon_conversation(client: AkinonClient, product_pks: list[int]) -> d
     item = await client.add_item(public.pk, product_pks[0], "not")
     try:
         await client.add_item(public.pk, product_pks[0])
-    except AlreadyInCollectionError:
+    except RejectedError:
         seen["already"] = True
     await client.add_item(public.pk, product_pks[1])
     await client.remove_item(item.pk)

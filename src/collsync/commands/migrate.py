@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 from dataclasses import dataclass
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -17,7 +19,7 @@ from collsync.commands.options import (
     rebind_option,
     report_options,
 )
-from collsync.commands.progress import StageProgress
+from collsync.commands.progress import stage_progress
 from collsync.commands.report import print_summary, show_report
 from collsync.config import load_config
 from collsync.errors import ConfigError
@@ -71,19 +73,41 @@ def filter_options(command: Callable[..., Any]) -> Callable[..., Any]:
             click.option("--slug", "slugs", multiple=True, help="Only collections with this slug."),
             click.option(
                 "--created-since",
-                type=click.DateTime(["%Y-%m-%d"]),
-                help="Only collections created on or after this date (YYYY-MM-DD).",
+                type=CREATED_ON,
+                help="Only collections created on or after this day (YYYY-MM-DD), or this "
+                "moment (YYYY-MM-DD HH:MM:SS).",
             ),
             click.option(
                 "--created-until",
-                type=click.DateTime(["%Y-%m-%d"]),
-                help="Only collections created on or before this date (YYYY-MM-DD).",
+                type=CREATED_ON,
+                help="Only collections created on or before this day (YYYY-MM-DD, all of it), or "
+                "this moment (YYYY-MM-DD HH:MM:SS).",
             ),
             click.option("--limit", type=click.IntRange(1), help="At most this many collections."),
         ]
     ):
         decorated = option(decorated)
     return decorated
+
+
+class CreatedOn(click.ParamType):  # type: ignore[type-arg]
+    """A day (``date``: all of it) or a moment (``datetime``), as the store's createdon."""
+
+    name = "date"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, date):
+            return value
+        for pattern, day in (("%Y-%m-%d", True), ("%Y-%m-%d %H:%M:%S", False)):
+            with contextlib.suppress(ValueError):
+                moment = datetime.strptime(value.strip().replace("T", " "), pattern)
+                return moment.date() if day else moment
+        return self.fail(
+            f"{value!r} is not a day (YYYY-MM-DD) or a moment (YYYY-MM-DD HH:MM:SS)", param, ctx
+        )
+
+
+CREATED_ON = CreatedOn()
 
 
 def cli_filters(
@@ -98,8 +122,8 @@ def cli_filters(
             id=ids,
             name=names,
             slug=slugs,
-            createdon_min=created_since.date() if created_since else None,
-            createdon_max=created_until.date() if created_until else None,
+            createdon_min=created_since,
+            createdon_max=created_until,
         )
     except ValidationError as exc:
         first = exc.errors()[0]
@@ -158,7 +182,7 @@ def migrate_command(
         verify=not no_verify,
         rebind=rebind,
     )
-    with StageProgress() as progress:
+    with stage_progress() as progress:
         result = asyncio.run(run(config, request, progress=progress))
     if result.preview is not None:
         show_report(result.preview.report, fmt, output)

@@ -37,7 +37,6 @@ from collsync.pipeline.read_back import actual_of
 from collsync.pipeline.resolve import adoptable, conflict, create_payload
 from collsync.state import Outcome, Write
 from collsync.state.database import now_iso
-from collsync.target import AlreadyInCollectionError
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Iterable
@@ -547,23 +546,26 @@ class Executor:
             try:
                 item = await self.akinon.add_item(collection_pk, op.product_pk, op.note)
                 item_pk, note, outcome = item.pk, item.note or "", Outcome.CONFIRMED
-            except (OutcomeUnknownError, AlreadyInCollectionError) as exc:
+            except OutcomeUnknownError:
                 present = (await self._items_of(collection_pk)).get(op.product_pk)
                 if present is None:
-                    if isinstance(exc, AlreadyInCollectionError):
-                        self.state.journal.close(entry, Outcome.FAILED, str(exc))
-                        raise RecordFailed("load", "rejected", str(exc)) from exc
                     self.state.journal.close(entry, Outcome.ABANDONED)
                     continue
                 item_pk, note = present
                 outcome = Outcome.ADOPTED
             except RejectedError as exc:
-                self.state.journal.close(entry, Outcome.FAILED, str(exc))
-                raise RecordFailed(
-                    "load",
-                    "rejected",
-                    f"Akinon refused product {op.product_pk} (sku {op.sku}): {exc.reason}",
-                ) from exc
+                # Refused: if because the product is there already (by whatever words), the
+                # collection says so; Akinon's messages are not documented and may be localised.
+                present = (await self._items_of(collection_pk)).get(op.product_pk)
+                if present is None:
+                    self.state.journal.close(entry, Outcome.FAILED, str(exc))
+                    raise RecordFailed(
+                        "load",
+                        "rejected",
+                        f"Akinon refused product {op.product_pk} (sku {op.sku}): {exc.reason}",
+                    ) from exc
+                item_pk, note = present
+                outcome = Outcome.ADOPTED
             confirmed.append(ItemConfirmation(entry, op.product_pk, item_pk, note, outcome))
             self.done["items_added"] += 1
             return

@@ -285,6 +285,18 @@ async def extract_items_from_store(
             for p in page.records
             for cid in p.collection_ids
         ]
+        for product in page.records:
+            for entry in product.bad_collection_ids:
+                failures.record(
+                    Failure(
+                        f"{product.id}/{entry}",
+                        "extract.products",
+                        "invalid_membership",
+                        f"store product {product.id} (sku {product.sku}): its collection list holds"
+                        f" {entry!r}, not a collection id (a GUID); its other collections are kept",
+                        raw={"product": product.id, "sku": product.sku, "entry": entry},
+                    )
+                )
         for bad in page.rejected:
             record_id = bad.record_id or f"products page {page.number}"
             failures.record(

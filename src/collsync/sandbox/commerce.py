@@ -79,6 +79,10 @@ _SERVER_ERROR_HTML = (
 )
 
 
+ALREADY_IN_COLLECTION = "This product is already in the collection."
+"""DRF's answer to a product added twice (an install may translate it)."""
+
+
 @dataclass(frozen=True, slots=True)
 class CommerceSandbox:
     """What ``app.state.sandbox`` holds: the fault injector and the storefront data."""
@@ -450,8 +454,7 @@ class _CommerceService:
         if collection is None or product_pk is None:  # unreachable: check() raised
             raise _not_found()
         if product_pk in collection.items:
-            message = "This product is already in the collection."
-            raise _Reply(_json({"non_field_errors": [message]}, 400))
+            raise _Reply(_json({"non_field_errors": [ALREADY_IN_COLLECTION]}, 400))
         item = self.state.add_item(collection, product_pk, note or "")
         return _json(self.state.item_body(item), 201)
 

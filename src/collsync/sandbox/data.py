@@ -220,6 +220,10 @@ def generate(spec: SeedSpec = SeedSpec()) -> Seed:
     if spec.malformed:
         collections.extend(_malformed(rng))
         collections.sort(key=lambda c: (c["createdon"], c["id"]))  # the store's listing order
+        # Products in good and bad collections at once: each bad entry costs only itself.
+        members = [p for p in store_products if p[spec.collection_field]]
+        for product, bad in zip(members, BAD_MEMBERSHIPS, strict=False):
+            product[spec.collection_field].insert(1, bad)
 
     commerce = CommerceSeed(
         users={AKINON_EMAIL: AKINON_PASSWORD, OTHER_EMAIL: OTHER_PASSWORD},
@@ -240,6 +244,11 @@ def generate(spec: SeedSpec = SeedSpec()) -> Seed:
         commerce=commerce,
         sku_map=sku_map,
     )
+
+
+BAD_MEMBERSHIPS: tuple[Any, ...] = ("legacy-coll-1002", "not-a-guid", 1002, None)
+"""Entries of a product's collection list that name no collection: a legacy id, the malformed
+collection's own id, a number, a null."""
 
 
 def _malformed(rng: random.Random) -> list[dict[str, Any]]:
@@ -286,5 +295,7 @@ def write_items_csv(seed: Seed, path: Path) -> Path:
         writer.writerow(["collection", "sku", "note"])
         for product in seed.store.products:
             for collection_id in product[seed.store.collection_field]:
+                if collection_id not in slugs:
+                    continue  # a malformed entry (BAD_MEMBERSHIPS)
                 writer.writerow([slugs[collection_id], product["sku"], f"{product['name']} ⭐"])
     return path
