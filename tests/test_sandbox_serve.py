@@ -8,6 +8,7 @@ import csv
 import json
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -19,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from collsync.commands.sandbox import _check_port_free
 from collsync.sandbox import AKINON_EMAIL, AKINON_PASSWORD, STORE_API_KEY
 
 from .sandbox.store_examples import COUNT_ALL, DOC_API_KEY, GET_ALL
@@ -217,6 +219,20 @@ def test_a_busy_port_is_a_clear_usage_error(served: Served, tmp_path: Path) -> N
     assert done.returncode == 2
     assert f"--store-port {busy}: the port is in use" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_a_port_whose_last_server_just_stopped_is_free() -> None:
+    # A server that closed its side of a connection first leaves it in TIME_WAIT for a minute;
+    # the server binds with SO_REUSEADDR, so the check must too.
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        port = listener.getsockname()[1]
+        client = socket.create_connection(("127.0.0.1", port))
+        accepted, _ = listener.accept()
+        accepted.close()  # the server closes first: its end waits in TIME_WAIT
+        client.close()
+    _check_port_free("--store-port", port)  # no ConfigError
+    with socket.create_server(("127.0.0.1", port)):  # and the server can bind it indeed
+        pass
 
 
 def test_the_sandbox_imports_nothing_else_from_collsync() -> None:

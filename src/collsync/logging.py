@@ -52,6 +52,12 @@ def _redact_processor(_logger: Any, _method: str, event_dict: dict[str, Any]) ->
     return {k: redact(v, k) for k, v in event_dict.items()}
 
 
+def _shown_processor(_logger: Any, _method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+    from collsync.text import shown_all
+
+    return {k: shown_all(v) for k, v in event_dict.items()}
+
+
 def debug_enabled() -> bool:
     """Whether debug events are kept: a check that costs nothing, for events on every request
     (a dropped event still costs a logger bind through structlog's lazy proxy). It follows
@@ -88,6 +94,8 @@ def _apply(json_logs: bool, level: str) -> None:
     ]
     if json_logs:
         processors.append(structlog.processors.format_exc_info)
+    else:  # JSON escapes control characters itself; a console line must not carry them raw
+        processors.append(_shown_processor)
     processors.append(renderer)
     structlog.configure(
         processors=processors,

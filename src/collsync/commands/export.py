@@ -12,6 +12,7 @@ import click
 from collsync.commands.options import config_option, logging_options
 from collsync.config import load_config
 from collsync.state import State
+from collsync.text import shown_all, spreadsheet_safe
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -113,7 +114,9 @@ def export_map(
         buffer = io.StringIO()
         writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\n")
         writer.writeheader()
-        writer.writerows(rows)
+        writer.writerows(
+            {k: spreadsheet_safe(shown_all(v)) for k, v in row.items()} for row in rows
+        )
         text = buffer.getvalue()
     if output:
         with open(output, "w", encoding="utf-8") as handle:

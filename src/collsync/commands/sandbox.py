@@ -20,9 +20,13 @@ _rate = click.FloatRange(0.0, 1.0)
 
 
 def _check_port_free(option: str, port: int) -> None:
+    """Refuse a port another program listens on, binding it as the server will: with
+    SO_REUSEADDR, so the closed connections of a server stopped a moment ago (TIME_WAIT) do not
+    count."""
     if port == 0:
         return
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))
         except OSError:

@@ -14,6 +14,7 @@ from rich.table import Table
 from collsync.commands.options import config_option, logging_options
 from collsync.config import load_config
 from collsync.state import State
+from collsync.text import shown
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -195,10 +196,10 @@ def failures(
         table.add_column(column, overflow="fold")
     for row in rows:
         table.add_row(
-            row["record_id"],
+            shown(row["record_id"]),
             row["stage"],
             row["kind"],
-            row["reason"],
+            shown(row["reason"]),
             str(row["attempts"]),
             row["last_at"],
             _next_try(row),

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from collsync.report.render_html import render_html
 from collsync.report.render_text import render_csv, render_markdown, render_table
+from collsync.text import shown_all
 
 if TYPE_CHECKING:
     from collsync.report.model import DiffReport
@@ -18,16 +19,17 @@ SCHEMA_FILE = "diff.schema.json"
 
 def render(report: DiffReport, fmt: str, *, color: bool = False, width: int = 120) -> str:
     """The report as text in ``fmt``; ``color`` and ``width`` apply to the terminal table only."""
-    if fmt == "table":
-        return render_table(report, color=color, width=width)
     if fmt == "json":
         return json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n"
+    if fmt == "html":
+        return render_html(report)  # escaped as HTML, where control characters do nothing
+    report = shown_all(report)  # a terminal or an editor would act on control characters
+    if fmt == "table":
+        return render_table(report, color=color, width=width)
     if fmt == "csv":
         return render_csv(report)
     if fmt == "markdown":
         return render_markdown(report)
-    if fmt == "html":
-        return render_html(report)
     raise ValueError(f"unknown report format {fmt!r}: use one of {', '.join(FORMATS)}")
 
 

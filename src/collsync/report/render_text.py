@@ -35,6 +35,7 @@ from collsync.report.render_common import (
     plan_line,
     plural,
 )
+from collsync.text import spreadsheet_safe
 
 if TYPE_CHECKING:
     from collsync.report.model import Change, DiffReport
@@ -234,7 +235,10 @@ def render_csv(report: DiffReport) -> str:
     writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS, lineterminator="\n")
     writer.writeheader()
     for change in report.changes:
-        writer.writerows(_csv_rows(change))
+        writer.writerows(
+            {key: spreadsheet_safe(value) for key, value in row.items()}
+            for row in _csv_rows(change)
+        )
     return out.getvalue()
 
 
