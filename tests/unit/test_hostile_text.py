@@ -13,6 +13,8 @@ from collsync.report.model import Change, DiffReport, FieldChange, ItemChange, N
 from collsync.report.render import render
 from collsync.text import shown
 
+from .test_report_render import empty_report
+
 HOSTILE = (
     '=HYPERLINK("http://evil.example","click")',
     "=cmd|'/C calc'!A0",
@@ -31,10 +33,8 @@ RAW_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\
 
 
 def hostile_report() -> DiffReport:
-    return DiffReport(
-        generated_at="2024-05-01T10:00:00+00:00",
-        source_url="https://store.example.com",
-        target_url="https://commerce.example.com",
+    return empty_report(
+        unchanged=0,
         changes=[
             Change(
                 "create",

@@ -119,8 +119,7 @@ def empty_report(**kwargs: Any) -> DiffReport:
         generated_at="2024-05-01T10:00:00+00:00",
         source_url="https://store.example.com",
         target_url="https://commerce.example.com",
-        unchanged=12,
-        **kwargs,
+        **{"unchanged": 12, **kwargs},
     )
 
 
