@@ -173,6 +173,27 @@ def test_export_map_lists_every_migrated_collection_once(sandbox: Sandbox) -> No
     assert [r["source_slug"] for r in as_json] == [r["source_slug"] for r in rows]
 
 
+def test_export_map_verify_leaves_out_what_akinon_no_longer_has(sandbox: Sandbox) -> None:
+    assert run("migrate", "-c", str(sandbox.config)).exit_code == 0
+    rows = json.loads(run("export-map", "-c", str(sandbox.config), "--format", "json").stdout)
+    gone, hidden = rows[0], rows[1]
+    by_pk = {c.pk: c for c in sandbox.akinon.collections.values()}
+    sandbox.akinon.delete_collection(by_pk[gone["akinon_pk"]])  # by hand, on Akinon
+    sandbox.akinon.update_collection(by_pk[hidden["akinon_pk"]], name=None, status="private")
+
+    stale = json.loads(run("export-map", "-c", str(sandbox.config), "--format", "json").stdout)
+    assert len(stale) == 60  # the state alone cannot know
+    result = run("export-map", "-c", str(sandbox.config), "--format", "json", "--verify")
+    assert result.exit_code == 0
+    verified = {r["source_slug"]: r for r in json.loads(result.stdout)}
+    assert len(verified) == 59
+    assert gone["source_slug"] not in verified
+    assert f"left out: {gone['source_slug']} (Akinon pk {gone['akinon_pk']})" in result.stderr
+    assert verified[hidden["source_slug"]]["public_url"] is None  # private: no redirect to it
+    nginx = run("export-map", "-c", str(sandbox.config), "--format", "nginx", "--verify").stdout
+    assert nginx.count('"/collections/') == 58
+
+
 NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import json
@@ -12,16 +13,37 @@ import click
 from collsync.commands.options import config_option, logging_options
 from collsync.config import load_config
 from collsync.state import State
-from collsync.text import shown_all, spreadsheet_safe
+from collsync.target import AkinonClient
+from collsync.text import shown, shown_all, spreadsheet_safe
 
 if TYPE_CHECKING:
     from pathlib import Path
+
+    from collsync.config import Config
 
 COLUMNS = ("source_id", "source_slug", "akinon_pk", "akinon_slug", "public_url")
 
 
 def map_rows(state: State) -> list[dict[str, Any]]:
     return [{column: getattr(entry, column) for column in COLUMNS} for entry in state.ids.entries()]
+
+
+async def _as_on_akinon(
+    config: Config, rows: list[dict[str, Any]]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The rows whose collection Akinon still holds, with its slug and public URL as they are
+    now (a collection made private has none), and the rows whose collection is gone."""
+    async with AkinonClient.from_config(config) as akinon:
+        current = {c.pk: c async for c in akinon.iter_collections()}
+    kept, gone = [], []
+    for row in rows:
+        found = current.get(row["akinon_pk"])
+        if found is None:
+            gone.append(row)
+            continue
+        public = found.public_url if found.status == "public" else None
+        kept.append({**row, "akinon_slug": found.slug, "public_url": public})
+    return kept, gone
 
 
 def _nginx_string(text: str) -> str:
@@ -89,9 +111,20 @@ def render_nginx(rows: list[dict[str, Any]], old_prefix: str, base_url: str) -> 
     help="nginx: the path under which the old store served collections.",
 )
 @click.option("--base-url", help="nginx: the storefront URL to redirect to (default: target.url).")
+@click.option(
+    "--verify",
+    is_flag=True,
+    help="Read Akinon back first (needs the credentials): leave out, and name, what no longer "
+    "exists there, and take each collection's slug and URL as Akinon has them now.",
+)
 @logging_options
 def export_map(
-    config_path: Path, fmt: str, output: str | None, old_prefix: str, base_url: str | None
+    config_path: Path,
+    fmt: str,
+    output: str | None,
+    old_prefix: str,
+    base_url: str | None,
+    verify: bool,
 ) -> None:
     """Export the map of migrated collections: old slug -> Akinon slug and public URL.
 
@@ -100,12 +133,20 @@ def export_map(
       collsync export-map -c config/store.toml --format csv -o redirects.csv
       collsync export-map -c config/store.toml --format nginx --old-prefix /collections
     """
-    config = load_config(config_path, offline=True)
+    config = load_config(config_path, offline=not verify)
     state = State.open(config.state.path)
     try:
         rows = map_rows(state)
     finally:
         state.close()
+    if verify:
+        rows, gone = asyncio.run(_as_on_akinon(config, rows))
+        for row in gone:
+            click.echo(
+                f"left out: {shown(row['source_slug'])} (Akinon pk {row['akinon_pk']}) is no "
+                "longer on Akinon; the next sync settles it",
+                err=True,
+            )
     if fmt == "json":
         text = json.dumps(rows, ensure_ascii=False, indent=2) + "\n"
     elif fmt == "nginx":
