@@ -161,6 +161,7 @@ IN_FLIGHT = [
     InFlight("limit 100/s", 100),
     InFlight("10% refused at random", None, 0.1),
     InFlight("10% refused at random, Retry-After 1 s", None, 0.1, retry_after=1),
+    InFlight("5% at random, Retry-After 1 s, 0.05 s latency", None, 0.05, 1, latency=0.05),
     InFlight("limit 100/s and 5% at random", 100, 0.05),
     InFlight("every request refused for 2 s, Retry-After 1 s", None, retry_after=1, outage=2),
     InFlight("every request refused for 20 s, Retry-After 1 s", None, retry_after=1, outage=20),

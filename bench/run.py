@@ -75,6 +75,8 @@ class Scenario:
     """Commands run before the measured one (e.g. the migration a no-op rerun repeats)."""
     change: float = 0.0
     """Fraction of new store collections created between prepare and the measured run."""
+    throttle_rate: float = 0.0
+    """Fraction of requests the sandbox answers 429 at random, with Retry-After: 1."""
 
 
 @dataclass
@@ -153,6 +155,8 @@ class Sandbox:
         ]
         if scenario.rate_limit:
             args += ["--rate-limit", str(scenario.rate_limit)]
+        if scenario.throttle_rate:
+            args += ["--throttle-rate", str(scenario.throttle_rate), "--retry-after", "1"]
         self.process = subprocess.Popen(
             args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
         )
@@ -312,6 +316,9 @@ def http_floor(sandbox: Sandbox, requests: int, concurrency: int, transport: str
     return 1000 * float(measured["cpu"]) / int(measured["requests"])
 
 
+RETRY_AFTER_S = 1.0
+
+
 def lower_bound(scenario: Scenario, requests: dict[str, int]) -> float:
     """Necessary requests x latency / concurrency (or / rate limit)."""
     necessary = sum(requests.values())
@@ -382,7 +389,9 @@ def measure(
         rss,
         requests,
         sum(needed.values()),
-        lower_bound(scenario, needed),
+        # a refused request must wait its Retry-After (1 s) in one of the lanes
+        lower_bound(scenario, needed)
+        + (throttled * RETRY_AFTER_S / scenario.concurrency if scenario.throttle_rate else 0.0),
         throttled,
         accepted_rate(log["commerce"].get("entries")),
         speed_ms=speed.median_ms,
@@ -415,6 +424,9 @@ def scenarios(scale: float) -> list[Scenario]:
             "incremental sync 5%", size(1000), 10, 0.05, 16, sync, prepare=[migrate], change=0.05
         ),
         Scenario("rate-limited target", size(500), 5, 0.0, 16, migrate, rate_limit=100),
+        Scenario(
+            "random 429s 5% (Retry-After 1 s)", size(300), 5, 0.05, 16, migrate, throttle_rate=0.05
+        ),
         Scenario("large store 10k (memory)", size(10_000), 5, 0.0, 16, migrate),
         Scenario("large store 100k (memory)", size(100_000), 5, 0.0, 16, migrate),
     ]

@@ -63,7 +63,7 @@ def test_the_pacing_simulation_runs_every_service() -> None:
         for line in done.stdout.splitlines()
         if line.startswith("| ") and not line.startswith("| service")
     }
-    assert len(rows) == 24  # every service of both tables
+    assert len(rows) == 25  # every service of both tables
     # a limit alone is followed closely: most of what it accepts, few 429s
     accepted, _, refused = rows["limit 100/s after a burst of 100, 300/s offered"]
     assert int(accepted) >= 90

@@ -11,7 +11,7 @@ import fnmatch
 import os
 import re
 import tomllib
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -21,6 +21,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PlainValidator,
     SecretStr,
     ValidationError,
     field_validator,
@@ -43,15 +44,26 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
+def _day_or_moment(value: Any) -> date:
+    if isinstance(value, date):  # TOML gives a date, or a datetime (a date too)
+        return value
+    raise ValueError(
+        f"expected a TOML date (2024-01-31) or date-time (2024-01-31T12:00:00), got {value!r}"
+    )
+
+
+CreatedOn = Annotated[date, PlainValidator(_day_or_moment)]
+
+
 class SourceFilters(_Section):
     """Same names and types as the store's RPC filters."""
 
     id: list[str] = Field(default_factory=list)
     name: list[Annotated[str, Field(max_length=255)]] = Field(default_factory=list)
     slug: list[Annotated[str, Field(max_length=255)]] = Field(default_factory=list)
-    createdon_min: datetime | date | None = None
+    createdon_min: CreatedOn | None = None
     """Inclusive; a date is the whole of that day, a date and time is taken as given."""
-    createdon_max: datetime | date | None = None
+    createdon_max: CreatedOn | None = None
 
     @field_validator("id")
     @classmethod

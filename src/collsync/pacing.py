@@ -2,17 +2,25 @@
 
 Rules, for :class:`AdaptiveRate`:
 
-- ``rate_limit`` (if set) is a ceiling from the start; nothing is paced below it until the
-  service refuses (429) clearly more than chance would at 2% of a second's answers;
-- then the rate is cut to what the service accepted since it began refusing (at most 0.8 times
-  what was being sent), requests are evenly spaced, and each quiet second adds 3% back;
-- every cut is judged by what follows it: refusals that do not fall with the rate are the
-  service's background share, the cut is undone, and only refusals well above that share slow
-  the run again (the share wears off, halved every 30 s);
-- a cut far below what was accepted just before it (an outage refusing everything) doubles
-  back each second while nothing is refused.
+- nothing is paced (but at the ``rate_limit`` ceiling, if set) until a window of answers (a
+  second and 20 answers at least) holds clearly more 429s than the service's background share
+  (2% until one is measured), or 20 answers two thirds refused (no need to wait the second);
+- then the rate is cut to what the service accepted in that window (a paced rate by a fifth at
+  least), and the next window, of requests sent at the new rate, judges the cut:
+  - refusals that fell with the rate were a limit: the cut stays; the rate doubles back each
+    second to 0.9 of where the limit was met, grows by 3% a second to it and by 1% past it;
+  - refusals that rose, or as many accepted for fewer sent, mean the limit is lower still: cut
+    again, to what is accepted now (a burst allowance ran out);
+  - refusals that stayed as they were are the background: the cut is undone, and only a share
+    clearly above that one (which fades, halved every 30 s) slows the run again;
+- a window that accepts nothing, or under a quarter of what the calm one before it did, is an
+  outage, not a limit: it changes nothing, the refused requests wait their ``Retry-After``, and
+  the rate is where it was when the service comes back (a limit that stays is taken for one
+  once that calm is 10 s old).
 
-The clock and the sleep are injected: tests and ``bench/pacing.py`` run on simulated time.
+A cut costs the share refused, not a fixed fraction, and is undone when it did not help: a
+random share cannot wear the rate down, and a limit is reached in one step. The clock and the
+sleep are injected: tests and ``bench/pacing.py`` run on simulated time.
 """
 
 from __future__ import annotations
@@ -21,7 +29,6 @@ import asyncio
 import dataclasses
 import math
 import time
-from collections import deque
 from typing import TYPE_CHECKING
 
 from collsync.logging import get_logger
@@ -32,51 +39,68 @@ if TYPE_CHECKING:
 log = get_logger("collsync.pacing")
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class Turn:
+    """A request's turn: the cuts made before it was sent (a cut is judged by the requests sent
+    at the new rate only)."""
+
+    epoch: int
+
+
+@dataclasses.dataclass(slots=True)
+class _Window:
+    """Answers counted from ``since``: to requests of one epoch only, when judging a cut."""
+
+    since: float
+    epoch: int | None = None
+    accepted: int = 0
+    refused: int = 0
+    until: float = 0.0
+    """When it was closed (by a cut)."""
+    first: float | None = None
+    """When its first answer came: answers to requests sent at a new rate take a round trip."""
+
+    @property
+    def answers(self) -> int:
+        return self.accepted + self.refused
+
+    @property
+    def share(self) -> float:
+        return self.refused / self.answers if self.answers else 0.0
+
+    def accepting(self, now: float) -> float:
+        """Answers accepted a second."""
+        return self.accepted / self._span(now)
+
+    def answering(self, now: float) -> float:
+        """Answers a second."""
+        return self.answers / self._span(now)
+
+    def _span(self, now: float) -> float:
+        start = self.since if self.epoch is None or self.first is None else self.first
+        return max(now - start, 1e-3)
+
+
 class AdaptiveRate:
-    """Requests per second that follow what the service accepts (AIMD).
+    """Requests per second that follow what the service accepts (the rules are the module's)."""
 
-    No pacing until the service first refuses too much, but for the configured ceiling (requests
-    evenly spaced at it). When more than ``tolerance`` of the last second's answers are 429,
-    the rate is cut to ``decrease`` times what was really being sent, or to what the service
-    accepted since it began refusing when that is known and lower; from then on requests are
-    evenly spaced at the adapted rate. Only a request paced at the current rate can cut it
-    again, so one overshoot's burst of 429s is one signal. Each second without a cut adds back
-    ``increase`` times the rate at the cut, up to the ceiling.
-
-    Some services refuse a share of requests whatever the rate: a lone refusal, or refusals
-    not clearly above ``tolerance`` (by the noise of the count), are only retried. Every cut is
-    a trial, and no other cut comes until it is judged (but for the first cut that can measure
-    what the service accepts, which joins the trial of the cut before it): when the requests
-    sent at the new rate are refused in the same share as before it (within the noise of the
-    counts; at least ``trial_refusals`` of them, above the tolerance, at most
-    ``background_at_most``) and fewer are accepted, by at least half the cut, slowing down did
-    not help. The cut is undone and that share is taken as the service's background, which
-    wears off; until it does, only refusals well above it slow the run. There is no floor above
-    ``floor``: a limit with a burst allowance or a per-minute quota looks, in its first second,
-    much faster than it is.
-
-    A cut below ``regain_below`` of what the service accepted in the second before it (an
-    outage refusing everything for a while measures what it accepts as nothing; the cuts that
-    follow it keep that measure while nothing is accepted) is regained fast: the rate doubles
-    each second in which a request sent since the cut is accepted and nothing paced at it is
-    refused, back to ``decrease`` times that, as TCP's slow start does; the first refusal after
-    a doubling ends it. Requests waiting for their turn follow every change of the rate.
-    """
-
-    decrease = 0.8
-    increase = 0.03
-    tolerance = 0.02
-    floor = 0.5
-    shortest_window = 0.02  # seconds; a rate measured over less is too noisy to act on
-    measure_accepting = 0.1  # seconds of overload before what the service accepts is trusted
-    measure_answers = 10  # and answers: two random refusals in a row are no measure
-    trial_answers = 20  # answers at the new rate, and a second since the cut, to judge a cut
-    trial_longest = 10.0  # seconds; a cut still unjudged by then stands
-    trial_refusals = 3  # refusals at the new rate, at least, before a cut can be undone
-    above_background = 1.5  # a share of refusals this many times the background slows the run
-    background_at_most = 0.5  # a service refusing more than this is limiting, not unlucky
+    window_seconds = 1.0
+    window_answers = 20
+    shortest_window = 0.1  # seconds: a rate measured over less is too noisy to act on
+    judge_answers = 40  # answers at the new rate that judge a cut
+    judge_within = 10.0  # seconds; a cut whose window is still short of answers then stands
+    tolerance = 0.02  # the background share until one is measured
+    margin = 0.02  # refused above the background (and its noise) that counts as a limit
+    background_at_most = 0.5  # a service refusing more is limiting, not unlucky
     background_half_life = 30.0  # seconds
-    regain_below = 0.25  # a cut below this share of what was accepted just before it doubles back
+    growth = 0.03  # a second
+    growth_past_limit = 0.01  # a second, past where a limit was met
+    limit_remembered = 30.0  # seconds
+    regain_to = 0.9  # of where a limit was met: regained by doubling each second
+    fall_by = 1.0  # standard errors by which the share refused must fall to show a limit
+    least_cut = 0.8  # a paced rate is cut to this share of it at most
+    outage_below = 0.25  # of what the last calm window accepted: an outage's edge, not a limit
+    calm_remembered = 10.0  # seconds; a limit that stays is one, whatever was accepted before
 
     def __init__(
         self,
@@ -88,194 +112,199 @@ class AdaptiveRate:
     ) -> None:
         self.service = service
         self.ceiling = ceiling
+        self.rate: float | None = ceiling
         self._clock = clock
         self._sleep = sleep
-        self.rate: float | None = ceiling
-        self._cuts = 0
-        self._step = 0.0  # additive increase per second; 0 until the first cut
-        self._turns = 0  # turns handed out since pacing began
-        self._turn_base = (0.0, 0.0)  # (turn, time): turn k comes (k - turn) / rate after time
-        self._last_change = self._clock()
-        self._sent: deque[float] = deque()
-        self._accepted: deque[float] = deque()
-        # the last answers (when, refused): a slow second holds too few to judge a cut by
-        self._recent: deque[tuple[float, bool]] = deque(maxlen=self.trial_answers)
-        self._refused: deque[float] = deque()
-        self._first_sent: float | None = None
-        self._accepted_total = 0
-        self._answers_total = 0
-        # when the current overload began, and answers accepted and given by then
-        self._overload = (0.0, 0, 0)
-        self._cut_measured = False
-        self._trial: _Trial | None = None
-        self._background = 0.0  # the share of requests refused whatever the rate
-        self._background_at = 0.0
-        # what the service accepted just before the last cut, less the decrease: a cut far
-        # below it (an outage refusing everything for a moment) is regained fast
-        self._recover_to = 0.0
-        self._slow_start = False  # whether the last cut fell far below it (regain_below)
-        self._doubled = False
-        self._accepted_since_change = 0  # answers at the current pacing since the rate changed
-        self._refused_since_change = False
+        self._epoch = 0
+        now = clock()
+        self._window = _Window(now)
+        self._judged: _Window | None = None  # the window before the cut being judged
+        self._rate_before: float | None = None
+        self._calm = (0.0, now)  # accepted a second in the last window without a cut, and when
+        # refused and answered at the new rate after cuts that did not help, fading
+        self._background = (0.0, 0.0)
+        self._background_at = now
+        self._limit: tuple[float, float] | None = None  # the rate a limit was met at, and when
+        self._turns = 0
+        self._turn_base = (0.0, now)  # (turn, time): turn k is due (k - turn) / rate after time
+        self._grown_at = now
+
+    # -- what the client calls ----------------------------------------------------------------
 
     async def acquire(self) -> Turn:
-        """Wait for this request's turn; returns it, to be handed back with the answer."""
-        paced_under = self._cuts
+        """Wait for this request's turn (evenly spaced at the rate, when there is one)."""
         now = self._clock()
-        if self.rate is not None and (self._step or self.ceiling):
-            # Turns are evenly spaced at the rate, on the injected clock. A waiting request looks
-            # again at least once a second, so a rate grown meanwhile brings its turn nearer.
+        if self.rate is not None:
             turn = self._take_turn(now)
             while self.rate is not None:
                 self._grow(now)
                 due = self._due(turn)
                 if due <= now:
                     break
+                # a waiting request looks again each second: a rate grown meanwhile comes sooner
                 wait = min(due - now, 1.0)
                 await self._sleep(wait)
-                # a sleep that ends a hair early is no cause to sleep again
                 now = max(self._clock(), now + wait)
-        if self._first_sent is None:
-            self._first_sent = now
-        _last_second(self._sent, now)
-        return Turn(paced_under, self._cuts)
+        return Turn(self._epoch)
 
     def accepted(self, turn: Turn) -> None:
-        """The request of ``turn`` (from :meth:`acquire`) was answered (anything but 429)."""
-        now = self._clock()
-        self._accepted_total += 1
-        self._answers_total += 1
-        _last_second(self._accepted, now)
-        self._recent.append((now, False))
-        if turn.sent_under == self._cuts:  # sent since the last cut: accepting again
-            self._accepted_since_change += 1
-        if self._trial is not None and turn.paced_under == self._trial.epoch:
-            self._trial.accepted += 1
-            self._judge(now)
+        """The request of ``turn`` was answered (anything but 429)."""
+        self._answer(turn, refused=False)
 
     def throttled(self, turn: Turn) -> None:
-        """The request of ``turn`` (from :meth:`acquire`) was answered 429."""
+        """The request of ``turn`` was answered 429."""
+        self._answer(turn, refused=True)
+
+    # -- the rules ------------------------------------------------------------------------------
+
+    def _answer(self, turn: Turn, *, refused: bool) -> None:
+        window = self._window
+        if window.epoch is not None and turn.epoch != window.epoch:
+            return  # sent before the cut being judged: it says nothing of the new rate
         now = self._clock()
-        if not _count_last_second(self._refused, now):
-            self._overload = (now, self._accepted_total, self._answers_total)  # one begins
-        self._answers_total += 1
-        refused = _last_second(self._refused, now)
-        self._recent.append((now, True))
-        if turn.paced_under != self._cuts:  # paced before the last cut: already answered
+        if window.first is None:
+            window.first = now
+        if refused:
+            window.refused += 1
+        else:
+            window.accepted += 1
+        wanted = self.window_answers if window.epoch is None else self.judge_answers
+        young = now - window.since < self.window_seconds
+        # a limit overrun three times over is acted on as soon as its answers show it, not a
+        # second later (at 800 requests a second, a second is hundreds of 429s); a share that
+        # may be chance waits for the whole window
+        evident = now - window.since >= self.shortest_window and window.refused > max(
+            self._allowed(window.answers, now), window.answers * 2 / 3
+        )
+        if window.answers < (self.window_answers if evident else wanted) or (young and not evident):
+            if window.epoch is not None and now - window.since >= self.judge_within:
+                # too few answers to judge: the cut stands, unless nothing was accepted
+                if not window.accepted:
+                    self._set_rate(self._rate_before, now)
+                self._settle(now)
             return
-        self._refused_since_change = True
-        if self._doubled:  # back where the service refuses: on by the usual steps
-            self._slow_start = False
-        if self._trial is not None:
-            self._trial.refused += 1
-            self._judge(now)
-        answers = refused + _count_last_second(self._accepted, now)
-        if refused < 2 or refused <= self._refusals_allowed(now, answers):
+        if window.epoch is not None:
+            self._judge(window, now)
             return
-        accepting = self._accepting(now)
-        # One cut per trial, like one per round trip in TCP, so that refusals which do not
-        # follow the rate cannot cascade; but the first cut that can see what the service
-        # accepts may come at once, as it lands on the limit instead of stepping towards it.
-        if self._trial is not None and (self._cut_measured or math.isinf(accepting)):
-            return
-        # Nothing sent in the last second (slow answers) is no measure of the rate.
-        before = min(self._sending(now) or math.inf, self.rate or math.inf)
-        if math.isinf(before):
-            before = accepting
-            if math.isinf(before):
-                return
-        # What the service accepted since it began refusing is its limit: no need to reach it
-        # by repeated cuts, each of which costs a round of refusals. So is what it accepted in
-        # the last second, once refusals taken for background have kept an overload going.
-        if now - self._overload[0] >= 1.0 and answers >= self.measure_answers:
-            accepting = min(accepting, (answers - refused) / self._window(now))
-        cut = min(before * self.decrease, accepting)
-        # What was accepted before the first cut of an outage is kept by the cuts that follow
-        # it while the service accepts nothing at all, until the rate has doubled back; a
-        # token bucket's opening burst is not kept by the cuts that find its limit.
-        accepted_lately = _count_last_second(self._accepted, now) / self._window(now)
-        outage_goes_on = not self._doubled and not accepted_lately
-        joined = self._recover_to if self._trial is not None or outage_goes_on else 0.0
-        self._recover_to = max(self.decrease * accepted_lately, joined)
-        rate = max(self.floor, cut)
-        self._slow_start = rate <= self._recover_to * self.regain_below
-        self._doubled = False
-        self._cut_measured = not math.isinf(accepting)
-        self._trial = self._next_trial(now, refused, answers, before, accepting, rate)
-        self._set_rate(rate, now)
-        self._step = max(self.floor / 10, rate * self.increase)
-        self._cuts += 1
-        self._accepted_since_change, self._refused_since_change = 0, False
-        if rate < before:
-            log.info("collsync.pacing.rate_lowered", service=self.service, rate=round(rate, 1))
+        accepting = window.accepting(now)
+        calm, calm_at = self._calm
+        recent = now - calm_at < self.calm_remembered
+        if not window.accepted or (recent and accepting < self.outage_below * calm):
+            # far fewer accepted than a moment ago: an outage (a limit goes on accepting), which
+            # a slower pace would not shorten; the refused requests wait their Retry-After, and
+            # the rate is where it was when the service comes back. (A limit that stays is
+            # taken for one once the calm is forgotten; a service that accepts nothing is not
+            # a limit, however long.)
+            if not window.accepted:
+                self._calm = (calm, now)
+            self._window = _Window(now)
+        elif window.refused > self._allowed(window.answers, now):
+            self._cut(window, now)
+        else:
+            self._calm = (accepting, now)
+            self._window = _Window(now)
 
-    def _next_trial(
-        self, now: float, refused: int, answers: int, sending: float, accepting: float, rate: float
-    ) -> _Trial:
-        """The trial of a cut to ``rate``: a new one, or, for the measured cut that corrects an
-        unmeasured one, the same trial with the answers before the first cut."""
-        pending = self._trial
-        if pending is None:
-            refused, answers, accepted_per_second = self._before(now, refused, answers)
-            pending = _Trial(
-                0, now, self.rate, self._step, sending, refused, answers, accepted_per_second
+    def _allowed(self, answers: int, now: float) -> float:
+        """Refusals in ``answers`` that the background share explains, with its noise."""
+        share = self._background_now(now)
+        noise = 2 * math.sqrt(max(share, self.tolerance) * (1 - share) / answers)
+        return (share + self.margin + noise) * answers
+
+    def _cut(self, window: _Window, now: float) -> None:
+        """Pace at what the service accepted in ``window``, and judge that by the next one."""
+        self._rate_before = self.rate
+        window.until = now
+        self._judged = window
+        self._epoch += 1
+        cut = window.accepting(now)
+        if self.rate is not None:  # a cut that tells something: by a fifth at least
+            cut = min(cut, self.rate * self.least_cut)
+        cut = self._capped(cut)
+        self._set_rate(cut, now)
+        self._window = _Window(now, epoch=self._epoch)
+        log.info("collsync.pacing.rate_lowered", service=self.service, rate=round(cut, 1))
+
+    def _judge(self, after: _Window, now: float) -> None:
+        """The window after a cut says what the refusals were."""
+        before = self._judged
+        assert before is not None
+        accepted_before = before.accepting(before.until)
+        if not after.accepted:  # an outage began: no measure of anything; pace as before it
+            self._set_rate(self._rate_before, now)
+            self._settle(now)
+            return
+        difference = _difference(before, after, self.fall_by)
+        held = _accepted_as_many(before, after, now)
+        if difference > 0 or (difference == 0 and held):
+            # refusals rose (a burst allowance ran out), or as many were accepted for fewer
+            # sent (still above a limit): cut again, to what is accepted now
+            self._cut(after, now)
+            return
+        if difference < 0:  # refusals fell with the rate: a limit, about what was accepted
+            sent = self._rate_before or before.answering(before.until)
+            # a limiter with no burst allowance, overrun a little, accepts about half
+            met_at = accepted_before if accepted_before > 0.6 * sent else 0.8 * sent
+            self._limit = (met_at, now)
+            # and what is still refused below it is all the background there is
+            self._background = (after.refused, after.answers)
+            self._background_at = now
+        elif self._rate_before is not None:
+            # Refusals that do not follow a paced rate are the background: slowing down only
+            # slows the run, so the cut is undone. (Cut from unpaced, the window before may
+            # have held the end of a burst allowance: no measure.)
+            refused, answers = self._background_counts(now)
+            self._background = (refused + after.refused, answers + after.answers)
+            self._background_at = now
+            self._limit = None
+            self._set_rate(self._rate_before, now)
+            log.info(
+                "collsync.pacing.rate_restored",
+                service=self.service,
+                rate=round(self._rate_before, 1),
+                refused_share=round(self._background_now(now), 3),
             )
-        # In a young overload, what was accepted since it began leaves out a token bucket's
-        # opening burst; in an old one it is an average over rates long gone.
-        young = now - self._overload[0] < 1.0
-        accepted_before = min(pending.accepting_before, accepting if young else math.inf)
-        return dataclasses.replace(
-            pending,
-            epoch=self._cuts + 1,
-            at=now,
-            accepted=0,
-            refused=0,
-            first_answer=None,
-            accepting_before=accepted_before,
-            ratio=rate / pending.sending_before if pending.sending_before > 0 else 1.0,
-        )
+        self._settle(now)
 
-    def _judge(self, now: float) -> None:
-        """Undo the trial's cut if it did not help: the requests sent at the new rate were
-        refused above the tolerance and as often as before, and fewer were accepted, in step
-        with the cut (sent above a real limit, as many are accepted as before; sent below it,
-        hardly any are refused). A trial older than ``trial_longest`` gets no verdict."""
-        trial = self._trial
-        assert trial is not None
-        if now - trial.at >= self.trial_longest:  # too few answers, or a pause: no verdict
-            self._trial = None
+    def _settle(self, now: float) -> None:
+        self._judged = None
+        self._window = _Window(now)
+        self._grown_at = now  # no growth while a cut was judged
+
+    def _background_counts(self, now: float) -> tuple[float, float]:
+        fade = math.pow(0.5, (now - self._background_at) / self.background_half_life)
+        refused, answers = self._background
+        return refused * fade, answers * fade
+
+    def _background_now(self, now: float) -> float:
+        """The share refused whatever the rate; the tolerance while none is measured (the counts
+        fade, so a share measured long ago weighs little against a new window)."""
+        refused, answers = self._background_counts(now)
+        share = refused / answers if answers >= 1 else 0.0
+        return min(max(share, self.tolerance), self.background_at_most)
+
+    # -- turns ----------------------------------------------------------------------------------
+
+    def _capped(self, rate: float) -> float:
+        rate = max(rate, 0.1)
+        return min(rate, self.ceiling) if self.ceiling else rate
+
+    def _grow(self, now: float) -> None:
+        """Grow the rate, once a second at most, but not while a cut is judged: doubling back
+        towards a limit met lately, slowly past it, by ``growth`` otherwise."""
+        assert self.rate is not None
+        elapsed = now - self._grown_at
+        if elapsed < 1.0 or self._judged is not None:
             return
-        if trial.first_answer is None:
-            trial.first_answer = now
-        answers = trial.accepted + trial.refused
-        if now - trial.at < 1.0 or answers < self.trial_answers:
-            return
-        self._trial = None
-        span = max(now - trial.first_answer, self.shortest_window)
-        accepting = trial.accepted * (answers - 1) / answers / span
-        if not (
-            trial.answers_before >= self.trial_answers
-            and trial.refused <= self.background_at_most * answers
-            and trial.refused >= self.trial_refusals
-            and trial.refused > self.tolerance * answers
-            and trial.same_share()
-            and accepting < trial.accepting_before * (1 + trial.ratio) / 2
-        ):
-            return
-        # The refusals did not follow the rate: slowing down only slows the run.
-        self._background = (trial.refused_before + trial.refused) / (trial.answers_before + answers)
-        self._background_at = now
-        if trial.rate_before is None or self.rate is None:
-            self._set_rate(trial.rate_before, now)
-            self._step = trial.step_before
-        else:  # never below what the rate has grown back to since
-            self._set_rate(max(self.rate, trial.rate_before), now)
-        log.info(
-            "collsync.pacing.rate_restored",
-            service=self.service,
-            rate=None if self.rate is None else round(self.rate, 1),
-            refused_share=round(self._background, 3),
-        )
+        met_at, found = self._limit or (math.inf, -math.inf)
+        if now - found >= self.limit_remembered:
+            grown = self.rate * (1 + self.growth) ** elapsed
+        elif self.rate < self.regain_to * met_at:
+            grown = min(self.rate * 2, self.regain_to * met_at)
+        elif self.rate < met_at:
+            grown = min(self.rate * (1 + self.growth) ** elapsed, met_at)
+        else:
+            grown = self.rate * (1 + self.growth_past_limit) ** elapsed
+        self._set_rate(self._capped(grown), now)
 
     def _take_turn(self, now: float) -> int:
         """The next turn to send; when nothing waits, it is now."""
@@ -290,8 +319,7 @@ class AdaptiveRate:
         return base_time + (turn - base_turn) / self.rate
 
     def _set_rate(self, rate: float | None, now: float) -> None:
-        """Change the rate, from ``now``: the turns still to come are spaced at it, and growth
-        counts its seconds from it."""
+        """Change the rate from ``now``: the turns still to come are spaced at it."""
         if self.rate is not None and rate is not None:
             base_turn, base_time = self._turn_base
             due_now = base_turn + (now - base_time) * self.rate
@@ -299,129 +327,26 @@ class AdaptiveRate:
         else:
             self._turn_base = (self._turns, now)
         self.rate = rate
-        self._last_change = now
-
-    def _grow(self, now: float) -> None:
-        """Grow the rate, once a second at most, up to the ceiling."""
-        assert self.rate is not None
-        if now - self._last_change < 1.0:
-            return
-        grown = self._grown(self.rate, now)
-        self._set_rate(min(grown, self.ceiling) if self.ceiling else grown, now)
-        self._accepted_since_change, self._refused_since_change = 0, False
-
-    def _grown(self, rate: float, now: float) -> float:
-        """The rate a second or more after its last change: ``increase`` of the rate at the cut
-        added a second, or doubled while the service refuses nothing and accepted more before
-        the cut (as TCP's slow start does), so that a moment's outage, whose cut lands near
-        the floor, costs seconds and not minutes."""
-        if (
-            self._slow_start
-            and rate < self._recover_to
-            and self._accepted_since_change
-            and not self._refused_since_change
-        ):
-            grown = min(2 * rate, self._recover_to)
-            self._step = max(self._step, grown * self.increase)
-            self._doubled = True
-            return grown
-        return rate + self._step * (now - self._last_change)
-
-    def _before(self, now: float, refused: int, answers: int) -> tuple[int, int, float]:
-        """Refused, answers and accepted per second before a cut: over the last second, or
-        over the last ``trial_answers`` answers when the second holds fewer."""
-        if answers >= self.trial_answers or len(self._recent) < answers:
-            return refused, answers, (answers - refused) / self._window(now)
-        refused = sum(r for _, r in self._recent)
-        span = max(now - self._recent[0][0], self.shortest_window)
-        return refused, len(self._recent), (len(self._recent) - refused) / span
-
-    def _refusals_allowed(self, now: float, answers: int) -> float:
-        """Refusals in a second of ``answers`` that do not slow the run: the tolerance, or well
-        above the background share (by its ratio and two standard deviations of the count)."""
-        background = self._background_now(now)
-        above = (self.above_background - 1) * background * answers
-        return max(_noise_above(self.tolerance, answers), above + _noise_above(background, answers))
-
-    def _background_now(self, now: float) -> float:
-        """The background share, halved every ``background_half_life`` seconds: a share taken
-        wrongly for background (or gone since) is tried again before long."""
-        age = now - self._background_at
-        return self._background * math.pow(0.5, age / self.background_half_life)
-
-    def _sending(self, now: float) -> float:
-        """Requests sent per second over the last second, or since the first request when that
-        is more recent (a second's count would understate the opening burst)."""
-        count = _count_last_second(self._sent, now)
-        if self._first_sent is None or not count:
-            return 0.0
-        return count / self._window(now)
-
-    def _window(self, now: float) -> float:
-        """The last second, or the time since the first request when that is shorter."""
-        since = now if self._first_sent is None else self._first_sent
-        return min(1.0, max(now - since, self.shortest_window))
-
-    def _accepting(self, now: float) -> float:
-        """Answers accepted per second since the overload began: once a limiter refuses, what
-        it still accepts is its limit. Unknown (infinite) until long enough to measure."""
-        since, accepted_then, answers_then = self._overload
-        measured = self._answers_total - answers_then
-        if now - since < self.measure_accepting or measured < self.measure_answers:
-            return math.inf
-        return (self._accepted_total - accepted_then) / (now - since)
+        self._grown_at = now
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class Turn:
-    """A request's turn: the cuts made before it asked for it (what judges a cut is the
-    requests paced at the new rate) and before it was sent (what shows the service accepting
-    again after a cut)."""
-
-    paced_under: int
-    sent_under: int
-
-
-@dataclasses.dataclass(slots=True)
-class _Trial:
-    """A cut on trial: the pacing and the answers before it, and the answers at the new rate."""
-
-    epoch: int
-    at: float
-    rate_before: float | None
-    step_before: float
-    sending_before: float  # requests sent per second before
-    refused_before: int
-    answers_before: int
-    accepting_before: float  # answers accepted per second before
-    ratio: float = 1.0  # the new rate over what was sent before
-    accepted: int = 0
-    refused: int = 0
-    first_answer: float | None = None
-
-    def same_share(self) -> bool:
-        """Whether the share refused at the new rate is the share before, within two standard
-        errors of the difference: refusals that follow the rate fall with it (or rise, when a
-        burst allowance ran out)."""
-        answers = self.accepted + self.refused
-        before = self.refused_before / self.answers_before
-        pooled = (self.refused_before + self.refused) / (self.answers_before + answers)
-        spread = math.sqrt(pooled * (1 - pooled) * (1 / self.answers_before + 1 / answers))
-        return abs(self.refused / answers - before) <= 2 * spread
+def _accepted_as_many(before: _Window, after: _Window, now: float) -> bool:
+    """Whether sending less lost fewer acceptances than half the requests it saved: a share
+    refused whatever the rate loses them in step; a limit overrun loses none."""
+    sent_before, sent_after = before.answering(before.until), after.answering(now)
+    if sent_after >= 0.9 * sent_before:
+        return False  # not sending less: no answer from this
+    lost = before.accepting(before.until) - after.accepting(now)
+    return lost < 0.5 * (sent_before - sent_after)
 
 
-def _noise_above(share: float, answers: int) -> float:
-    """``share`` of ``answers``, and two standard deviations of the count above it."""
-    return share * answers + 2 * math.sqrt(answers * share * (1 - share))
-
-
-def _last_second(times: deque[float], now: float) -> int:
-    """Add ``now`` to ``times``, keep only the last second of it, and count that second."""
-    times.append(now)
-    return _count_last_second(times, now)
-
-
-def _count_last_second(times: deque[float], now: float) -> int:
-    while times and times[0] < now - 1.0:
-        times.popleft()
-    return len(times)
+def _difference(before: _Window, after: _Window, fall_by: float = 1.0) -> int:
+    """-1, 0 or 1: whether the share refused fell, stayed or rose from ``before`` to ``after``:
+    a fall by one standard error of the difference, a rise by two (taking a limit for
+    background costs more than the reverse: the limit is overrun until the share fades)."""
+    pooled = (before.refused + after.refused) / (before.answers + after.answers)
+    spread = math.sqrt(pooled * (1 - pooled) * (1 / before.answers + 1 / after.answers))
+    change = after.share - before.share
+    if change < -fall_by * spread:
+        return -1
+    return 1 if change > 2 * spread else 0

@@ -262,8 +262,13 @@ async def test_a_service_limit_is_met_by_slowing_down_not_by_retrying_into_it(se
             limits=Limits(concurrency=8, attempts=10),
         ) as client:
             await asyncio.gather(*(client.create_collection(f"Tempo {n}") for n in range(300)))
-    log = app.state.sandbox.injector.log.entries
-    statuses = [e.status for e in log if e.method == "POST" and "user-coll" in e.path]
-    assert statuses.count(201) == 300
-    # The refusals that find the limit, not one for most requests over it (~2 in 3 unpaced).
-    assert statuses.count(429) < 0.2 * len(statuses), statuses.count(429)
+    log = [e for e in app.state.sandbox.injector.log.entries if e.method == "POST"]
+    creates = [e for e in log if "user-coll" in e.path]
+    assert [e.status for e in creates].count(201) == 300
+    # Unpaced, ~15 in 16 would be refused (and sent again after a few milliseconds). The limit
+    # is found within its first second, a burst allowance misleading the first measure; past
+    # it, the rate hovers at the limit. (bench/RESULTS.md, "Pacing", has the numbers.)
+    found = min(e.at for e in creates) + 1.0
+    settled = [e.status for e in creates if e.at >= found]
+    assert settled.count(429) < 0.25 * len(settled), settled.count(429)
+    assert [e.status for e in creates].count(429) < 0.5 * len(creates)
