@@ -424,6 +424,7 @@ def scenarios(scale: float) -> list[Scenario]:
             "incremental sync 5%", size(1000), 10, 0.05, 16, sync, prepare=[migrate], change=0.05
         ),
         Scenario("rate-limited target", size(500), 5, 0.0, 16, migrate, rate_limit=100),
+        Scenario("no 429s (300 x 5, reference)", size(300), 5, 0.05, 16, migrate),
         Scenario(
             "random 429s 5% (Retry-After 1 s)", size(300), 5, 0.05, 16, migrate, throttle_rate=0.05
         ),

@@ -15,7 +15,7 @@ from collsync.source import CollectionFilters, StoreClient
 CREATED = {
     "before": "2019-06-14 23:59:59",
     "midnight": "2019-06-15 00:00:00",
-    "morning": "2019-06-15 05:38:00",
+    "midday": "2019-06-15 12:00:00",
     "last second": "2019-06-15 23:59:59",
     "next day": "2019-06-16 00:00:00",
 }
@@ -47,23 +47,23 @@ async def selected(filters: CollectionFilters) -> list[str]:
 
 async def test_until_a_day_includes_all_of_that_day() -> None:
     chosen = await selected(CollectionFilters(createdon_max=date(2019, 6, 15)))
-    assert chosen == ["before", "midnight", "morning", "last second"]
+    assert chosen == ["before", "midnight", "midday", "last second"]
 
 
 async def test_since_a_day_includes_all_of_that_day() -> None:
     chosen = await selected(CollectionFilters(createdon_min=date(2019, 6, 15)))
-    assert chosen == ["midnight", "morning", "last second", "next day"]
+    assert chosen == ["midnight", "midday", "last second", "next day"]
 
 
 async def test_one_day_is_since_and_until_that_day() -> None:
     day = date(2019, 6, 15)
     chosen = await selected(CollectionFilters(createdon_min=day, createdon_max=day))
-    assert chosen == ["midnight", "morning", "last second"]
+    assert chosen == ["midnight", "midday", "last second"]
 
 
 async def test_a_moment_is_taken_as_given() -> None:
-    chosen = await selected(CollectionFilters(createdon_max=datetime(2019, 6, 15, 5, 38)))
-    assert chosen == ["before", "midnight", "morning"]
+    chosen = await selected(CollectionFilters(createdon_max=datetime(2019, 6, 15, 12, 0)))
+    assert chosen == ["before", "midnight", "midday"]
 
 
 def test_the_options_take_a_day_or_a_moment() -> None:
