@@ -4,7 +4,8 @@
 the examples' paths (``/etc/collsync/store.toml``, ``/var/lib/collsync``,
 ``/usr/local/bin/collsync``...) exist exactly as written and vanish with it; what the command
 wrote stays readable in the overlays' upper folders. ``protect`` reproduces systemd's
-``ProtectSystem=strict`` and ``PrivateTmp``: everything read-only but the folders given. Needs
+``ProtectSystem=strict``: everything read-only but the folders given (and ``/tmp``, writable as
+``PrivateTmp``'s is). Needs
 root and ``unshare``; the command runs as root (the interpreter lives in root's home here), so
 a file's owner is not what this checks, its place is.
 """
@@ -36,11 +37,11 @@ cp -R "$root/files/." /
 mkdir -p /usr/local/bin
 ln -sf "$COLLSYNC_BINARY" /usr/local/bin/collsync
 unset COLLSYNC_BINARY
-if [ -n "${WRITABLE+set}" ]; then  # ProtectSystem=strict, PrivateTmp=true
+if [ -n "${WRITABLE+set}" ]; then  # ProtectSystem=strict
     for place in $WRITABLE; do
         if [ -d "$place" ]; then mount --bind "$place" "$place"; fi
     done
-    mount -t tmpfs tmpfs /tmp
+    mount --bind /tmp /tmp  # writable, as PrivateTmp's is (and the checkout may live there)
     mount -o remount,bind,ro /
     for top in /etc /var /usr/local; do mount -o remount,bind,ro "$top"; done
     unset WRITABLE

@@ -114,7 +114,7 @@ def systemd_environment(text: str) -> list[str]:
 
 def run_the_unit(host: Host, argv: list[str] | None = None) -> tuple[int, str]:
     """The service's ExecStart (or ``argv``) under its sandboxing: ProtectSystem=strict and
-    PrivateTmp, writable only its StateDirectory and ReadWritePaths."""
+    PrivateTmp, writable only its StateDirectory, ReadWritePaths and /tmp."""
     service = unit()["Service"]
     assert service["ProtectSystem"] == "strict"
     writable = [f"/var/lib/{service['StateDirectory']}"] + [
