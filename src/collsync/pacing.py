@@ -169,14 +169,8 @@ class AdaptiveRate:
         else:
             window.accepted += 1
         wanted = self.window_answers if window.epoch is None else self.judge_answers
-        young = now - window.since < self.window_seconds
-        # a limit overrun three times over is acted on as soon as its answers show it, not a
-        # second later (at 800 requests a second, a second is hundreds of 429s); a share that
-        # may be chance waits for the whole window
-        evident = now - window.since >= self.shortest_window and window.refused > max(
-            self._allowed(window.answers, now), window.answers * 2 / 3
-        )
-        if window.answers < (self.window_answers if evident else wanted) or (young and not evident):
+        ready = window.answers >= wanted and now - window.since >= self.window_seconds
+        if not (ready or self._evident(window, now)):
             if window.epoch is not None and now - window.since >= self.judge_within:
                 # too few answers to judge: the cut stands, unless nothing was accepted
                 if not window.accepted:
@@ -204,6 +198,17 @@ class AdaptiveRate:
             self._calm = (accepting, now)
             self._window = _Window(now)
 
+    def _evident(self, window: _Window, now: float) -> bool:
+        """A limit overrun three times over, acted on as soon as its answers show it rather than
+        a second later (at 800 requests a second, a second is hundreds of 429s); a share that
+        may be chance waits for the whole window."""
+        return (
+            window.refused > window.answers * 2 / 3
+            and window.answers >= self.window_answers
+            and now - window.since >= self.shortest_window
+            and window.refused > self._allowed(window.answers, now)
+        )
+
     def _allowed(self, answers: int, now: float) -> float:
         """Refusals in ``answers`` that the background share explains, with its noise."""
         share = self._background_now(now)
@@ -228,7 +233,6 @@ class AdaptiveRate:
         """The window after a cut says what the refusals were."""
         before = self._judged
         assert before is not None
-        accepted_before = before.accepting(before.until)
         if not after.accepted:  # an outage began: no measure of anything; pace as before it
             self._set_rate(self._rate_before, now)
             self._settle(now)
@@ -241,6 +245,7 @@ class AdaptiveRate:
             self._cut(after, now)
             return
         if difference < 0:  # refusals fell with the rate: a limit, about what was accepted
+            accepted_before = before.accepting(before.until)
             sent = self._rate_before or before.answering(before.until)
             # a limiter with no burst allowance, overrun a little, accepts about half
             met_at = accepted_before if accepted_before > 0.6 * sent else 0.8 * sent

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from collsync.errors import AuthenticationError, CollsyncError, ServiceError
+from collsync.pipeline.extract import ITEMS_COLUMNS, SKU_MAP_COLUMNS
 from collsync.pipeline.scope import config_filters
 from collsync.source import StoreClient
 from collsync.target import AkinonClient
@@ -37,9 +38,9 @@ def file_problems(config: Config) -> list[Problem]:
     """The files the config names that a run reads, and the places it writes."""
     problems: list[Problem] = []
     if config.products.resolve == "sku-map" and config.products.path is not None:
-        problems += _csv_problems("products.path", config.products.path, {"sku", "product_pk"})
+        problems += _csv_problems("products.path", config.products.path, SKU_MAP_COLUMNS)
     if config.items.from_ == "file" and config.items.path is not None:
-        problems += _csv_problems("items.path", config.items.path, {"collection", "sku"})
+        problems += _csv_problems("items.path", config.items.path, ITEMS_COLUMNS)
     problems += _writable("state.path", config.state.path)
     for key, path in (
         ("sync.summary_file", config.sync.summary_file),
@@ -50,7 +51,7 @@ def file_problems(config: Config) -> list[Problem]:
     return problems
 
 
-def _csv_problems(key: str, path: Path, columns: set[str]) -> list[Problem]:
+def _csv_problems(key: str, path: Path, columns: tuple[str, ...]) -> list[Problem]:
     try:
         with path.open(newline="", encoding="utf-8-sig") as handle:
             header = next(csv.reader(handle), [])
@@ -58,7 +59,7 @@ def _csv_problems(key: str, path: Path, columns: set[str]) -> list[Problem]:
         return [Problem(key, f"cannot read {path} ({exc.strerror or exc})")]
     except (UnicodeDecodeError, csv.Error) as exc:
         return [Problem(key, f"{path} is not a UTF-8 CSV file ({exc})")]
-    missing = columns - {name.strip() for name in header}
+    missing = set(columns) - {name.strip() for name in header}
     if missing:
         return [
             Problem(

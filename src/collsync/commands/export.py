@@ -13,7 +13,6 @@ import click
 from collsync.commands.options import config_option, logging_options
 from collsync.config import load_config
 from collsync.state import State
-from collsync.target import AkinonClient
 from collsync.text import shown, shown_all, spreadsheet_safe
 
 if TYPE_CHECKING:
@@ -33,6 +32,8 @@ async def _as_on_akinon(
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """The rows whose collection Akinon still holds, with its slug and public URL as they are
     now (a collection made private has none), and the rows whose collection is gone."""
+    from collsync.target import AkinonClient  # only --verify needs the HTTP stack
+
     async with AkinonClient.from_config(config) as akinon:
         current = {c.pk: c async for c in akinon.iter_collections()}
     kept, gone = [], []

@@ -546,17 +546,14 @@ class Executor:
             try:
                 item = await self.akinon.add_item(collection_pk, op.product_pk, op.note)
                 item_pk, note, outcome = item.pk, item.note or "", Outcome.CONFIRMED
-            except OutcomeUnknownError:
+            except (OutcomeUnknownError, RejectedError) as exc:
+                # A lost answer, or a refusal (perhaps "already in the collection", in whatever
+                # words: Akinon's messages are not documented and may be localised): the
+                # collection says whether the product is there.
                 present = (await self._items_of(collection_pk)).get(op.product_pk)
-                if present is None:
+                if present is None and isinstance(exc, OutcomeUnknownError):
                     self.state.journal.close(entry, Outcome.ABANDONED)
                     continue
-                item_pk, note = present
-                outcome = Outcome.ADOPTED
-            except RejectedError as exc:
-                # Refused: if because the product is there already (by whatever words), the
-                # collection says so; Akinon's messages are not documented and may be localised.
-                present = (await self._items_of(collection_pk)).get(op.product_pk)
                 if present is None:
                     self.state.journal.close(entry, Outcome.FAILED, str(exc))
                     raise RecordFailed(

@@ -332,6 +332,12 @@ async def extract_items_from_store(
     return rows_total
 
 
+ITEMS_COLUMNS = ("collection", "sku")
+"""The columns an ``[items] path`` CSV must have (``note`` is optional)."""
+SKU_MAP_COLUMNS = ("sku", "product_pk")
+"""The columns a ``[products] path`` SKU map must have."""
+
+
 def extract_items_from_file(state: State, failures: FailureLog, generation: int, path: Path) -> int:
     """Membership from a CSV with columns collection (id or slug), sku, note."""
     try:
@@ -343,7 +349,7 @@ def extract_items_from_file(state: State, failures: FailureLog, generation: int,
     rows: list[Membership] = []
     with handle:
         reader = csv.DictReader(handle)
-        missing = {"collection", "sku"} - set(reader.fieldnames or ())
+        missing = set(ITEMS_COLUMNS) - set(reader.fieldnames or ())
         if missing:
             raise ConfigError(
                 f"items.path: {path} lacks the column(s) {', '.join(sorted(missing))}"
@@ -379,7 +385,7 @@ def load_sku_map(state: State, failures: FailureLog, path: Path) -> int:
     pairs: dict[str, int] = {}
     with handle:
         reader = csv.DictReader(handle)
-        missing = {"sku", "product_pk"} - set(reader.fieldnames or ())
+        missing = set(SKU_MAP_COLUMNS) - set(reader.fieldnames or ())
         if missing:
             raise ConfigError(
                 f"products.path: {path} lacks the column(s) "
