@@ -101,9 +101,10 @@ class Host:
         *,
         writable: list[str] | None = None,
         timeout: float = 180,
+        cwd: Path | None = None,
     ) -> subprocess.CompletedProcess[str]:
         """``argv`` in a namespace where the host's files are in place (``writable``: and the
-        system read-only but those folders)."""
+        system read-only but those folders), from ``cwd``."""
         env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "COLLSYNC_BINARY": collsync_binary(),
@@ -117,4 +118,5 @@ class Host:
             capture_output=True,
             text=True,
             timeout=timeout,
+            cwd=cwd,
         )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import configparser
 import json
 import shlex
+import shutil
 import stat
 from pathlib import Path
 
@@ -56,6 +57,30 @@ def secrets_file(values: dict[str, str]) -> str:
         lines.append(f"{key}={shlex.quote(values[key])}" if key in values else line)
     assert all(f"{key}=" in "\n".join(lines) for key in values)
     return "\n".join(lines) + "\n"
+
+
+def readme_block(after: str) -> str:
+    """The first code block of the README after the line ``after``."""
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    rest = text[text.index(after) :]
+    start = rest.index("```bash\n") + len("```bash\n")
+    return rest[start : rest.index("```", start)]
+
+
+def test_the_readme_cron_setup_runs_as_written(tmp_path: Path) -> None:
+    require_namespaces()
+    if shutil.which("useradd") is None:
+        pytest.skip("needs useradd")
+    fresh = Host(tmp_path / "fresh")  # a machine with none of it yet
+    lines = readme_block("### cron").splitlines()
+    setup = [line for line in lines if not line.startswith("crontab ")]  # no cron daemon here
+    assert len(setup) == len(lines) - 1
+    done = fresh.run(["sh", "-ec", "\n".join(setup)], cwd=REPO)
+    assert done.returncode == 0, done.stderr
+    secrets = fresh.written("/etc/collsync/secrets.env")
+    assert secrets.read_text() == (DEPLOY / "secrets.env.example").read_text()
+    assert stat.S_IMODE(secrets.stat().st_mode) == 0o640
+    assert stat.S_IMODE(fresh.written("/var/lib/collsync").stat().st_mode) == 0o700
 
 
 def crontab_command() -> str:
